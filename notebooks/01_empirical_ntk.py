@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -45,7 +46,7 @@ import torch
 from myst_nb import glue
 
 from ntkbook.ntk import empirical_ntk
-from ntkbook.plots import figure, plot_spectrum, run_label
+from ntkbook.plots import figure, glue_figure, plot_spectrum, run_label
 from ntkbook.verdicts import show_claim, threshold_rule
 
 # %% [markdown]
@@ -178,7 +179,7 @@ fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_spectrum(spectra, ax=ax, label=f"tanh MLP, width {width}, depth {depth}")
 ax.set_title("Empirical NTK spectrum at initialization")
 ax.legend()
-glue("fig_spectrum", fig, display=False)
+glue_figure("fig_spectrum", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_spectrum

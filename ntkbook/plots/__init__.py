@@ -6,6 +6,6 @@ spectrum plot of chapter 1; each part of the book has its own module:
 ``ntkbook.plots.benchmarks`` (part III).
 """
 
-from ntkbook.plots.core import figure, plot_spectrum, run_label, set_style
+from ntkbook.plots.core import figure, glue_figure, plot_spectrum, run_label, set_style
 
-__all__ = ["figure", "plot_spectrum", "run_label", "set_style"]
+__all__ = ["figure", "glue_figure", "plot_spectrum", "run_label", "set_style"]

@@ -7,9 +7,6 @@ caption.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)  # no display needed; notebooks still show inline
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
@@ -33,6 +30,15 @@ def figure(ncols: int = 1, *, profile: str, seeds: int, width: float = 5.0, heig
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False, **kwargs)
     fig.text(0.995, 0.005, run_label(profile, seeds), ha="right", va="bottom", fontsize=8, color="0.4")
     return fig, axes[0] if ncols > 1 else axes[0, 0]
+
+
+def glue_figure(name: str, fig) -> None:
+    """Glue ``fig`` under ``name`` for a ``{glue:figure}`` directive, then close it so the
+    notebook does not show it a second time."""
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)
 
 
 def plot_spectrum(eigenvalues, *, ax=None, label: str | None = None, normalize: bool = False, **kwargs):
