@@ -74,6 +74,9 @@ def resolve_notebook(name: str | os.PathLike) -> Path:
     for candidate in candidates:
         if candidate.suffix == ".py" and candidate.is_file():
             return candidate.resolve()
+    nested = sorted(NOTEBOOK_DIR.rglob(f"{path.stem}.py"))  # run notebooks live in notebooks/runs/
+    if len(nested) == 1:
+        return nested[0].resolve()
     known = ", ".join(sorted(p.stem for p in NOTEBOOK_DIR.glob("*.py")))
     raise FileNotFoundError(
         f"The notebook {str(name)!r} was not found: expected a jupytext .py source in "

@@ -41,7 +41,7 @@ def test_every_direct_dependency_is_locked():
 
 
 def test_every_notebook_source_has_a_paired_ipynb_with_the_same_cells():
-    for source in sorted((ROOT / "notebooks").glob("*.py")):
+    for source in sorted((ROOT / "notebooks").rglob("*.py")):
         paired = source.with_suffix(".ipynb")
         assert paired.is_file(), f"{source.name} has no paired .ipynb (run: make sync)"
         a, b = jupytext.read(source), jupytext.read(paired)

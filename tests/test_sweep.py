@@ -1,0 +1,68 @@
+"""`ntkbook sweep`: values validated first, failures isolated, local processes or Dask."""
+
+import textwrap
+
+import pytest
+
+from ntkbook import cli, notebooks
+from ntkbook.notebooks import ParameterError
+from ntkbook.sweep import run_sweep
+
+SOURCE = textwrap.dedent(
+    '''\
+    # %% tags=["parameters"]
+    profile = "full"
+    scale = 1.0
+    fail_above = 100.0
+
+    # %%
+    from myst_nb import glue
+    if scale > fail_above:
+        raise ValueError(f"scale {scale} is too large")
+    glue("squared", scale ** 2, display=False)
+    glue("label", f"s={scale}", display=False)
+    '''
+)
+
+
+@pytest.fixture
+def point(tmp_path, monkeypatch):
+    nb_dir = tmp_path / "notebooks" / "runs"
+    nb_dir.mkdir(parents=True)
+    (nb_dir / "point.py").write_text(SOURCE)
+    (tmp_path / "profiles" / "ci").mkdir(parents=True)
+    monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", tmp_path / "notebooks")
+    monkeypatch.setattr(notebooks, "PROFILE_DIR", tmp_path / "profiles")
+    return tmp_path
+
+
+def test_a_bad_value_stops_the_sweep_before_any_run(point):
+    with pytest.raises(ParameterError, match=r"'scale' of notebook 'point' must be of type float.*'big'"):
+        run_sweep("point", "scale", [1.0, "big"], output_dir=point / "out")
+    assert not list((point / "out").glob("*.ipynb")) if (point / "out").exists() else True
+
+
+def test_cli_sweep_with_a_bad_value_exits_2(point, capsys):
+    assert cli.main(["sweep", "point", "-p", "scale", "1,oops", "--output-dir", str(point / "out")]) == 2
+    assert "must be of type float" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_recorded_and_the_others_complete(point):
+    table = run_sweep("point", "scale", [1.0, 3.0, 200.0], workers=2, output_dir=point / "out").set_index("scale")
+    assert list(table["status"]) == ["ok", "ok", "failed"]
+    assert table.loc[3.0, "squared"] == pytest.approx(9.0)
+    assert "ValueError: " in table.loc[200.0, "error"] and "too large" in table.loc[200.0, "error"]
+    assert (point / "out" / "runs.csv").is_file()
+    assert not (point / "out" / "point-scale=200.0.ipynb").exists()  # no half-written output
+
+
+@pytest.mark.slow
+def test_sweep_runs_on_a_two_worker_local_dask_cluster(point):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        table = run_sweep("point", "scale", [0.5, 2.0], scheduler=cluster.scheduler_address, output_dir=point / "out")
+    assert list(table["status"]) == ["ok", "ok"]
+    assert table["squared"].tolist() == pytest.approx([0.25, 4.0])
+    assert table["label"].tolist() == ["s=0.5", "s=2.0"]
