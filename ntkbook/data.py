@@ -338,6 +338,10 @@ def _reconstruct():
     return np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's _reconstruct, whatever its module
 
 
+def _frombuffer():
+    return np.zeros(1).__reduce_ex__(5)[0]  # numpy's _frombuffer (pickle protocol 5)
+
+
 def _safe_codecs_encode(obj, encoding="utf-8", errors="strict"):
     # Python 3's protocol-2 pickles encode bytes as _codecs.encode(str, "latin1").
     if encoding not in ("latin1", "latin-1", "iso-8859-1"):
@@ -350,7 +354,8 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     The CIFAR-10 python batches are pickled dicts of bytes keys, lists, strings and one numpy
     ``uint8`` array. Dicts, lists, tuples, strings, bytes and numbers need no global lookup;
-    the only globals admitted are numpy's array reconstructor, ``numpy.ndarray``,
+    the only globals admitted are numpy's array reconstructors (``_reconstruct``, and
+    ``_frombuffer`` for protocol 5), ``numpy.ndarray``,
     ``numpy.dtype`` and a latin-1-only ``_codecs.encode``. Any other global (``os.system``,
     ``builtins.eval``, ...) raises :class:`pickle.UnpicklingError`.
     """
@@ -358,6 +363,8 @@ class RestrictedUnpickler(pickle.Unpickler):
     _ALLOWED: dict[tuple[str, str], Callable[[], Any]] = {
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer,
         ("numpy", "ndarray"): lambda: np.ndarray,
         ("numpy", "dtype"): lambda: np.dtype,
         ("_codecs", "encode"): lambda: _safe_codecs_encode,
@@ -664,9 +671,9 @@ def _boston(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.float
             verify=True, download=True):
     """Boston Housing (506 x 13), target ``medv`` (median value, $1000s).
 
-    Ethical note: the ``b`` column, 1000(Bk - 0.63)^2, encodes the proportion of Black
-    residents by town; the data set's authors built it on the assumption that racial
-    self-segregation affects house prices. It is kept by default to reproduce published
+    Ethical note: the ``b`` column, 1000(Bk - 0.63)^2,
+    encodes the proportion of Black residents by town; the data set's authors built it on the
+    assumption that racial self-segregation affects house prices. It is kept by default to reproduce published
     numbers; ``drop_b=True`` leaves it out (12 features). The book says so wherever the data
     set is used.
 

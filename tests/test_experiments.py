@@ -1,0 +1,194 @@
+"""ntkbook.experiments: seeded cached runs, sidecars, summaries and paired comparisons."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import ntkbook
+from ntkbook import experiments as E
+from ntkbook.experiments import (ExperimentConfig, config_hash, paired_comparison,
+                                 run_experiment, summarize)
+
+
+def _ecrn_config(**over):
+    kw = dict(dataset="sinusoids", model="ecrn",
+              dataset_kwargs={"n_train": 24, "n_test": 16, "frequencies": [1, 6],
+                              "amplitudes": [1.0, 0.5]},
+              model_kwargs={"width": 16, "depth": 2, "n_fourier": 4},
+              optimizer="gd", lr=0.05, epochs=3, seeds=(0, 1, 2),
+              ntk_every=1, ntk_probe=8, ntk_top_k=3)
+    kw.update(over)
+    return ExperimentConfig(**kw)
+
+
+def test_three_seed_ecrn_records_ntk_every_epoch_and_is_bit_identical(tmp_path):
+    cfg = _ecrn_config()
+    a = run_experiment(cfg, results_dir=tmp_path / "a")
+    b = run_experiment(cfg, results_dir=tmp_path / "b")
+    assert not b.attrs["metadata"]["loaded_from_cache"]
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert list(a.columns) == ["model", "seed", "epoch", "split", "metric", "value"]
+    assert sorted(a.seed.unique()) == [0, 1, 2] and set(a.model) == {"ecrn"}
+    probe = a[a.split == "probe"]
+    for seed in (0, 1, 2):
+        got = probe[(probe.seed == seed) & (probe.metric == "lambda_max")]
+        assert sorted(got.epoch) == [0, 1, 2, 3]  # NTK spectrum every epoch, incl. init
+    assert {"eig_1", "eig_3", "kernel_change", "alignment", "effective_rank"} <= set(probe.metric)
+    # seeds differ from each other
+    init = a[(a.epoch == 0) & (a.split == "train") & (a.metric == "mse")].value
+    assert init.nunique() == 3
+
+
+def test_cache_sidecar_and_force(tmp_path, monkeypatch):
+    cfg = _ecrn_config(seeds=(0, 1), ntk_every=1, epochs=2)
+    df = run_experiment(cfg, results_dir=tmp_path)
+    digest = config_hash(cfg)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    stem = f"sinusoids_ecrn_{digest[:12]}"
+    assert files == [f"{stem}.csv", f"{stem}.json"]  # no temp files left
+    meta = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert meta["config_hash"] == digest and meta["config"] == cfg.to_dict()
+    assert meta["ntkbook_version"] == ntkbook.__version__
+    assert meta["git_commit"] == "unknown" or len(meta["git_commit"]) == 40
+    assert meta["device"] == "cpu" and meta["wall_time_s"] > 0
+    assert [r["seed"] for r in meta["runs"]] == [0, 1]
+    assert all(r["diverged"] is False for r in meta["runs"])
+
+    # a rerun loads the saved result instead of training
+    import ntkbook.train as T
+
+    def boom(*a, **k):
+        raise AssertionError("retrained")
+
+    monkeypatch.setattr(T, "train", boom)
+    again = run_experiment(cfg, results_dir=tmp_path)
+    assert again.attrs["metadata"]["loaded_from_cache"]
+    pd.testing.assert_frame_equal(df, again, check_exact=True)
+    with pytest.raises(AssertionError, match="retrained"):
+        run_experiment(cfg, results_dir=tmp_path, force=True)
+    monkeypatch.undo()
+    # the failed forced run left the cached result intact (nothing half-written)
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
+    forced = run_experiment(cfg, results_dir=tmp_path, force=True)
+    assert not forced.attrs["metadata"]["loaded_from_cache"]
+    pd.testing.assert_frame_equal(df, forced, check_exact=True)
+
+
+def test_corrupt_cache_is_recomputed(tmp_path):
+    cfg = _ecrn_config(seeds=(0,), ntk_every=0, epochs=1)
+    df = run_experiment(cfg, results_dir=tmp_path)
+    csv = next(tmp_path.glob("*.csv"))
+    csv.write_text("garbage\n")
+    again = run_experiment(cfg, results_dir=tmp_path)
+    assert not again.attrs["metadata"]["loaded_from_cache"]
+    pd.testing.assert_frame_equal(df, again, check_exact=True)
+
+
+def test_config_hash_and_validation():
+    a, b = _ecrn_config(), _ecrn_config()
+    assert config_hash(a) == config_hash(b) and len(config_hash(a)) == 64
+    assert config_hash(_ecrn_config(lr=0.06)) != config_hash(a)
+    assert config_hash(_ecrn_config(seeds=(0, 1))) != config_hash(a)
+    assert ExperimentConfig.from_dict(a.to_dict()) == a
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        _ecrn_config(dataset="mnist")
+    with pytest.raises(ValueError, match="unknown model 'transformer'"):
+        _ecrn_config(model="transformer")
+    with pytest.raises(ValueError, match="must not set 'seed'"):
+        _ecrn_config(model_kwargs={"seed": 3})
+    with pytest.raises(ValueError, match="distinct"):
+        _ecrn_config(seeds=(1, 1))
+    with pytest.raises(ValueError, match="JSON-serializable"):
+        _ecrn_config(dataset_kwargs={"n_train": object()})
+    with pytest.raises(TypeError):
+        run_experiment({"dataset": "sinusoids"})
+
+
+def test_bad_training_settings_fail_before_writing(tmp_path):
+    cfg = _ecrn_config(lr=-1.0, seeds=(0,))
+    with pytest.raises(ValueError, match="learning rate"):
+        run_experiment(cfg, results_dir=tmp_path)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_label_column_and_mlp_on_classification(tmp_path):
+    cfg = ExperimentConfig("gaussian_mixture", "mlp", dataset_kwargs={"n_train": 40, "n_test": 20},
+                           model_kwargs={"width": 16}, label="mlp-w16", optimizer="adam",
+                           lr=0.01, epochs=2, seeds=(0, 1), ntk_every=2, ntk_probe=6)
+    df = run_experiment(cfg, results_dir=tmp_path)
+    assert set(df.model) == {"mlp-w16"}
+    assert {"accuracy", "cross_entropy"} <= set(df.metric)
+    assert sorted(df[df.split == "probe"].epoch.unique()) == [0, 2]
+
+
+def _fake_results():
+    rows = []
+    rng = np.random.default_rng(0)
+    for model, shift in (("a", 0.0), ("b", 0.5)):
+        for seed in range(5):
+            for epoch in (0, 1, 2):
+                v = float(rng.normal()) + shift + seed
+                rows.append((model, seed, epoch, "test", "mse", v))
+    return pd.DataFrame(rows, columns=E.RESULT_COLUMNS)
+
+
+def test_summarize_t_interval():
+    df = _fake_results()
+    s = summarize(df)
+    assert set(s.epoch) == {2} and len(s) == 2
+    row = s[s.model == "a"].iloc[0]
+    vals = df[(df.model == "a") & (df.epoch == 2)].value.to_numpy()
+    half = stats.t.ppf(0.975, 4) * vals.std(ddof=1) / np.sqrt(5)
+    assert row.n == 5 and row["mean"] == pytest.approx(vals.mean())
+    assert (row.ci_low, row.ci_high) == pytest.approx((vals.mean() - half, vals.mean() + half))
+    curves = summarize(df, epoch=None)
+    assert len(curves) == 6
+    one = summarize(df[df.seed == 0])
+    assert one.n.tolist() == [1, 1] and one.ci_low.isna().all()
+    at1 = summarize(df, epoch=1, confidence=0.9)
+    assert set(at1.epoch) == {1}
+    with pytest.raises(ValueError, match="missing columns"):
+        summarize(df.drop(columns="seed"))
+
+
+def test_paired_comparison_matches_scipy():
+    df = _fake_results()
+    res = paired_comparison(df, "b", "a", "mse")
+    a = df[(df.model == "a") & (df.epoch == 2)].sort_values("seed").value.to_numpy()
+    b = df[(df.model == "b") & (df.epoch == 2)].sort_values("seed").value.to_numpy()
+    t = stats.ttest_rel(b, a)
+    assert res.n == 5 and res.epoch == 2
+    assert res.mean_difference == pytest.approx((b - a).mean())
+    assert res.t_statistic == pytest.approx(t.statistic) and res.p_value == pytest.approx(t.pvalue)
+    half = stats.t.ppf(0.975, 4) * (b - a).std(ddof=1) / np.sqrt(5)
+    assert res.ci_high - res.ci_low == pytest.approx(2 * half)
+    assert res.differences.seed.tolist() == [0, 1, 2, 3, 4]
+    assert "paired t" in str(res) and res.as_dict()["n"] == 5
+    # only shared seeds are paired
+    part = df[~((df.model == "a") & (df.seed == 4))]
+    assert paired_comparison(part, "b", "a", "mse").n == 4
+    with pytest.raises(ValueError, match="no rows for model 'c'"):
+        paired_comparison(df, "a", "c", "mse")
+
+
+def test_paired_comparison_of_real_runs(tmp_path):
+    common = dict(dataset_kwargs={"n_train": 24, "n_test": 16}, lr=0.05, epochs=2,
+                  seeds=(0, 1, 2))
+    ecrn = run_experiment(ExperimentConfig("sinusoids", "ecrn", model_kwargs={
+        "width": 16, "depth": 2, "n_fourier": 4}, **common), results_dir=tmp_path)
+    mlp = run_experiment(ExperimentConfig("sinusoids", "mlp", model_kwargs={"width": 16},
+                                          **common), results_dir=tmp_path)
+    res = paired_comparison(pd.concat([ecrn, mlp]), "ecrn", "mlp", "mse")
+    assert res.n == 3 and np.isfinite(res.mean_difference) and 0 <= res.p_value <= 1
+
+
+def test_ntk_regression_model_if_available(tmp_path):
+    if not E._has_ntk_regressor():
+        pytest.skip("ntkbook.regression.NTKRegressor is not available")
+    cfg = ExperimentConfig("sinusoids", "ntk_regression", dataset_kwargs={"n_train": 20, "n_test": 10},
+                           seeds=(0, 1))
+    df = run_experiment(cfg, results_dir=tmp_path)
+    assert set(df.epoch) == {0} and {"mse", "r2"} <= set(df.metric)
