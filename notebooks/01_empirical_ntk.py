@@ -47,6 +47,7 @@ from myst_nb import glue
 
 from ntkbook.ntk import empirical_ntk
 from ntkbook.plots import figure, glue_figure, plot_spectrum, run_label
+from ntkbook.claims import record_claim
 from ntkbook.verdicts import show_claim, threshold_rule
 
 # %% [markdown]
@@ -154,6 +155,7 @@ verdict = show_claim(
     threshold_rule(worst, at_most=tolerance, what="max(relative asymmetry, -lambda_min/lambda_max)"),
     source="the definition Theta = J J^T (Jacot et al. 2018)",
 )
+record_claim("ntk_psd", verdict, profile=profile, seeds=1, values={"asymmetry": asymmetry, "neg_ratio": neg_ratio})
 glue("verdict_psd", verdict.verdict, display=False)
 
 # %% [markdown]

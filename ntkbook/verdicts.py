@@ -36,15 +36,37 @@ class Verdict:
     verdict: str  # one of VERDICTS
     rule: str  # the rule, in words, with its thresholds
     measured: str  # the measured values, in words
+    rule_name: str = ""  # the function that computed it: interval_rule, sign_rule or threshold_rule
+    inputs: dict | None = None  # its arguments, so the verdict can be derived again from saved results
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _recorded(rule):
+    """Make a rule return its own name and arguments with the verdict."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(rule)
+
+    @functools.wraps(rule)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        inputs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in bound.arguments.items()}
+        inputs = {k: (float(v) if hasattr(v, "item") and not isinstance(v, (list, str)) else v) for k, v in inputs.items()}
+        v = rule(*args, **kwargs)
+        return Verdict(v.verdict, v.rule, v.measured, rule.__name__, inputs)
+
+    return wrapper
 
 
 def _finite(*values: float) -> bool:
     return all(v is not None and math.isfinite(float(v)) for v in values)
 
 
+@_recorded
 def interval_rule(estimate: float, low: float, high: float, expected: tuple[float, float], *, what: str = "the estimate") -> Verdict:
     """Supported when the whole interval [low, high] lies in ``expected``; not supported
     when it misses ``expected`` entirely; inconclusive otherwise (or when not finite)."""
@@ -63,6 +85,7 @@ def interval_rule(estimate: float, low: float, high: float, expected: tuple[floa
     return Verdict(INCONCLUSIVE, rule, measured)
 
 
+@_recorded
 def sign_rule(difference: float, low: float, high: float, *, expect: str, what: str = "the difference") -> Verdict:
     """For a paired difference with interval [low, high]; ``expect`` is "negative" or "positive"."""
     if expect not in ("negative", "positive"):
@@ -82,6 +105,7 @@ def sign_rule(difference: float, low: float, high: float, *, expect: str, what: 
     return Verdict(INCONCLUSIVE, rule, measured)
 
 
+@_recorded
 def threshold_rule(value: float, *, at_most: float | None = None, at_least: float | None = None, what: str = "the value") -> Verdict:
     """Supported when ``value`` meets the bound(s); not supported otherwise; inconclusive if not finite."""
     if at_most is None and at_least is None:
@@ -97,6 +121,19 @@ def threshold_rule(value: float, *, at_most: float | None = None, at_least: floa
         return Verdict(INCONCLUSIVE, rule, measured + "; not finite")
     ok = (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
     return Verdict(SUPPORTED if ok else NOT_SUPPORTED, rule, measured)
+
+
+RULES = {"interval_rule": interval_rule, "sign_rule": sign_rule, "threshold_rule": threshold_rule}
+
+
+def derive(rule_name: str, inputs: dict) -> Verdict:
+    """Apply a named rule to saved inputs: how the report re-derives every status."""
+    if rule_name not in RULES:
+        raise ValueError(f"The 'rule_name' must be one of {sorted(RULES)}. Got {rule_name!r} instead.")
+    args = dict(inputs)
+    if "expected" in args:
+        args["expected"] = tuple(args["expected"])
+    return RULES[rule_name](**args)
 
 
 def claim_box(claim: str, verdict: Verdict, *, source: str = "") -> str:
