@@ -335,7 +335,8 @@ def train(model: nn.Module, data: Dataset, *, optimizer: str = "gd", lr: float,
     loss: ``"mse"`` (1/(2n) sum ||f - y||^2) or ``"ce"``; default mse for regression and ce for
         classification. ``"ce"`` on a regression task is an error.
     seed: seeds the minibatch order and the model's own randomness (dropout).
-    device: where to train; default the device of ``data.x_train``. The model is moved there.
+    device: where to train; default the device of ``data.x_train``. The model is moved there
+        and the data are cast to the model's floating dtype.
     callbacks: :class:`Callback` objects (e.g. :class:`NTKTracker`) or callables taking the
         :class:`TrainState`, called after every epoch including epoch 0.
     progress: show a tqdm bar; None shows it only when stderr is a terminal, so logs of
@@ -373,8 +374,10 @@ def train(model: nn.Module, data: Dataset, *, optimizer: str = "gd", lr: float,
     bs = n if batch_size is None else min(batch_size, n)
 
     device = torch.device(device) if device is not None else data.x_train.device
-    data = data.to(device=device)
     model = model.to(device)
+    float_params = [p for p in model.parameters() if torch.is_floating_point(p)]
+    # inputs follow the model's floating dtype (labels stay int64)
+    data = data.to(device=device, dtype=float_params[0].dtype if float_params else None)
     params = [p for p in model.parameters() if p.requires_grad]
     kw = dict(optimizer_kwargs or {})
     if optimizer == "adam":

@@ -210,6 +210,11 @@ def test_minibatch_sgd_and_float32(mixture):
     assert isinstance(res, TrainResult) and res.config["batch_size"] == 16
 
 
+def test_data_follow_the_model_dtype(sines):
+    res = train(_mlp(dtype=torch.float32), sines, lr=0.01, epochs=1)
+    assert next(res.model.parameters()).dtype == torch.float32 and not res.diverged
+
+
 def test_empty_test_split_is_skipped():
     ds = make_dataset(np.random.default_rng(0).normal(size=(8, 1)), np.zeros(8),
                       np.zeros((0, 1)), np.zeros(0), task="regression", dtype=torch.float64)
