@@ -81,7 +81,8 @@ def _cmd_book(args) -> int:
         _say(f"      {'executed in %.1f s' % result.seconds if result.executed else 'up to date'}")
     build = ROOT / "_build"
     build.mkdir(exist_ok=True)
-    (build / f"timings-{args.profile}.json").write_text(json.dumps(timings, indent=1))
+    record = {"profile": args.profile, "machine": machine_description(), "seconds": timings}
+    (build / f"timings-{args.profile}.json").write_text(json.dumps(record, indent=1))
     if args.no_build:
         return 0
     _say("ntkbook: building the HTML book with Jupyter Book (-n -W --keep-going)")
@@ -93,6 +94,18 @@ def _cmd_book(args) -> int:
         return 1
     _say(f"ntkbook: book built at {ROOT / '_build' / 'html' / 'index.html'}")
     return 0
+
+
+def machine_description() -> dict:
+    """What the timings were measured on: CPU count, torch version, and the GPU if one is used."""
+    import platform
+
+    import torch
+
+    info = {"cpus": os.cpu_count(), "platform": platform.platform(terse=True), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
 
 
 def build_parser() -> argparse.ArgumentParser:

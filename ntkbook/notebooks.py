@@ -200,9 +200,23 @@ def package_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def run_fingerprint(source: Path, parameters: dict[str, Any], profile: str, profile_text: str) -> str:
+def run_fingerprint(
+    source: Path, parameters: dict[str, Any], profile: str, profile_text: str, depends_on: list[str] | None = None
+) -> str:
+    """Hash of everything an executed notebook depends on.
+
+    ``depends_on`` lists extra glob patterns (relative to the repository root, ``{profile}``
+    replaced by the profile) whose files are hashed too: a notebook declares them in its
+    metadata as ``ntkbook: {depends_on: [...]}``; the reproduction report uses it to rerun
+    whenever a chapter saves a new claim record.
+    """
     digest = hashlib.sha256()
     digest.update(source.read_bytes())
+    for pattern in depends_on or []:
+        for path in sorted(ROOT.glob(pattern.format(profile=profile))):
+            if path.is_file():
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
     digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     digest.update(profile.encode())
     digest.update(profile_text.encode())
@@ -278,7 +292,8 @@ def run_notebook(
 
     out = Path(output) if output is not None else EXECUTED_DIR / f"{stem}.ipynb"
     out = out.resolve()
-    fingerprint = run_fingerprint(source, {**effective, "profile": profile}, profile, profile_text)
+    depends_on = nb.metadata.get("ntkbook", {}).get("depends_on", [])
+    fingerprint = run_fingerprint(source, {**effective, "profile": profile}, profile, profile_text, depends_on)
     if not force and is_up_to_date(out, fingerprint):
         return RunResult(stem, out, effective, executed=False)
 

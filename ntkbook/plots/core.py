@@ -17,14 +17,19 @@ def set_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
 
 
-def run_label(profile: str, seeds: int) -> str:
-    """'profile ci, 3 seeds': the words every caption and footer uses."""
+def run_label(profile: str, seeds: int | str) -> str:
+    """'profile ci, 3 seeds': the words every caption and footer uses.
+
+    ``seeds`` may be a phrase when a figure pools runs with different seed counts
+    (the reproduction report: "as listed per claim")."""
+    if isinstance(seeds, str):
+        return f"profile {profile}, seeds {seeds}"
     if seeds < 1:
         raise ValueError(f"The 'seeds' parameter of run_label must be an int >= 1. Got {seeds!r} instead.")
     return f"profile {profile}, {seeds} seed{'s' if seeds != 1 else ''}"
 
 
-def figure(ncols: int = 1, *, profile: str, seeds: int, width: float = 5.0, height: float = 3.6, **kwargs):
+def figure(ncols: int = 1, *, profile: str, seeds: int | str, width: float = 5.0, height: float = 3.6, **kwargs):
     """A new figure with ``ncols`` axes and a footer naming the profile and the seeds."""
     set_style()
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False, **kwargs)

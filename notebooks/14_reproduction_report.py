@@ -1,0 +1,145 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: ntkbook
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   ntkbook:
+#     depends_on:
+#     - results/claims/{profile}/*.json
+# ---
+
+# %% [markdown]
+# (chapter-reproduction-report)=
+# # Reproduction report
+#
+# ## Overview
+#
+# Each chapter of this book ends its main result in a *Claim / What we measured* box and
+# saves what it measured, together with the rule that turned the measurement into a
+# verdict. This chapter collects those records into one table: one row per claim of the
+# paper {cite}`mysore2025ntkecrn` and per theory result of part I.
+#
+# In this chapter we will
+#
+# * list every claim with the chapter that tests it, the profile and seeds of the run,
+#   and the measured values,
+# * derive every status again from the saved rule inputs (never from a typed word), and
+# * count how many of the paper's claims our runs reproduce.
+#
+# The statuses are: *reproduced* (the rule says supported), *not reproduced* (the rule
+# says not supported), *inconclusive* (the interval straddles the predicted side or
+# range), and *not run in this profile* (no chapter saved a record for it in this profile).
+
+# %%
+from IPython.display import HTML, display
+from myst_nb import glue
+
+from ntkbook.claims import CLAIMS
+from ntkbook.plots import figure, glue_figure, run_label
+from ntkbook.plots.report import plot_status_counts
+from ntkbook.report import STATUS_ORDER, reproduction_table, status_counts
+
+# %% tags=["parameters"]
+profile = "full"  # which profile produced this run (set by the runner); the report reads that profile's records
+
+# %% [markdown]
+# ## The table
+#
+# `reproduction_table` joins the registry of claims with the saved records and derives
+# each status from the record's rule inputs; a record whose saved verdict disagrees with
+# its own inputs stops the report with an error rather than being shown.
+
+# %%
+table = reproduction_table(profile)
+columns = ["id", "chapter", "claim", "seeds", "measured", "status"]
+display(HTML(table[columns].to_html(index=False, escape=True, na_rep="")))
+
+# %%
+counts = status_counts(table)
+paper = table[table.kind == "paper"]
+theory = table[table.kind == "theory"]
+glue("n_claims", len(table), display=False)
+glue("n_paper", len(paper), display=False)
+glue("n_theory", len(theory), display=False)
+for status in STATUS_ORDER:
+    key = status.replace(" ", "_")
+    glue(f"paper_{key}", int((paper.status == status).sum()), display=False)
+    glue(f"theory_{key}", int((theory.status == status).sum()), display=False)
+glue("report_run", run_label(profile, "as listed per claim"), display=False)
+counts
+
+# %% [markdown]
+# The book tests {glue:text}`n_claims` claims: {glue:text}`n_paper` of the paper's and
+# {glue:text}`n_theory` theory results. Of the paper's claims, in this profile,
+# {glue:text}`paper_reproduced` are reproduced, {glue:text}`paper_not_reproduced` are not
+# reproduced, {glue:text}`paper_inconclusive` are inconclusive and
+# {glue:text}`paper_not_run_in_this_profile` were not run. Of the theory results,
+# {glue:text}`theory_reproduced` are reproduced, {glue:text}`theory_not_reproduced` are not,
+# {glue:text}`theory_inconclusive` are inconclusive and
+# {glue:text}`theory_not_run_in_this_profile` were not run.
+
+# %%
+fig, ax = figure(profile=profile, seeds="as listed per claim", width=6.5)
+plot_status_counts(counts, ax=ax)
+glue_figure("fig_status", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_status
+# :name: fig-report-status
+#
+# Status of every claim, by kind ({glue:text}`report_run`).
+# ```
+#
+# ## How to read a status
+#
+# A status is only as strong as the run behind it. The `ci` profile uses small sizes and
+# few seeds, so many comparisons end *inconclusive*: their intervals are wide. The `full`
+# profile (`make book PROFILE=full`) runs the paper-scale defaults, and its table is the one
+# to quote. Where a claim is *not reproduced*, its chapter shows the numbers and discusses
+# the setup: the paper's own hyperparameters are not public, and each reconstruction is
+# stated where it is made.
+#
+# ## Exercises
+#
+# ```{exercise-start}
+# :label: ex-report-1
+# ```
+# Pick a claim marked *inconclusive*. Which parameter of its chapter would you raise to
+# narrow its interval, and by roughly how much must the number of seeds grow to halve it?
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-report-1
+# :class: dropdown
+# ```
+# A 95 % t-interval shrinks like $1/\sqrt{S}$ in the number of seeds $S$ (for fixed spread),
+# so halving it takes about four times the seeds: rerun the chapter with
+# `ntkbook run CHAPTER -p n_seeds 4S` and then this report.
+# ```{solution-end}
+# ```
+#
+# ```{exercise-start}
+# :label: ex-report-2
+# ```
+# Edit one saved record in `results/claims/ci/` by hand, changing its `verdict`, and rerun
+# this chapter. What happens, and why is that the right behaviour?
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-report-2
+# :class: dropdown
+# ```
+# The report stops with a `ReportError`: the status is derived again from the saved rule
+# inputs, and the typed verdict no longer matches them. A report that silently trusted the
+# typed word could show a claim as reproduced that the data do not support.
+# ```{solution-end}
+# ```

@@ -1,0 +1,156 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: ntkbook
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   ntkbook:
+#     depends_on:
+#     - book/chapters/.*.stamp.json
+#     - book/timings/*.json
+# ---
+
+# %% [markdown]
+# (chapter-running-at-scale)=
+# # Running the book at scale: GPUs and Dask clusters
+#
+# ## Overview
+#
+# The book you are reading was executed with the small `ci` profile. Every chapter also
+# runs at paper scale (the `full` profile), on a CPU, on a GPU, and with its sweeps spread
+# over a Dask cluster. In this chapter we will
+#
+# * show how to run the `full` profile, on a GPU and on a cluster,
+# * list how long each chapter took in this build, read from the runner's own records, and
+# * list the measured times of `full`-profile runs that were saved with the book.
+
+# %%
+import json
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import HTML, display
+from myst_nb import glue
+
+from ntkbook.notebooks import ROOT
+from ntkbook.report import chapter_timings
+
+# %% tags=["parameters"]
+profile = "full"  # which profile produced this run (set by the runner)
+timings_dir = "book/timings"  # saved timing records of full-profile runs
+
+# %% [markdown]
+# ## The full profile
+#
+# Each chapter's `parameters` cell holds its paper-scale defaults, so the `full` profile
+# needs no configuration:
+#
+# ```console
+# $ make book PROFILE=full                        # every chapter, then the HTML
+# $ .venv/bin/ntkbook run 13_cifar10 --profile full  # one chapter
+# ```
+#
+# ## On a GPU
+#
+# Nothing in `ntkbook` names a device: the NTK engine computes on the device of the model
+# and the data, models and datasets are moved with `device=`, and training follows the
+# model. Install the CUDA build of the same torch release (`pip install torch==2.13.0` on a
+# machine with CUDA) and pass the device to the chapters that train:
+#
+# ```console
+# $ .venv/bin/ntkbook run 11_synthetic_benchmarks --profile full -p device cuda
+# ```
+#
+# `empirical_ntk(..., out_device="cpu")` streams a kernel that does not fit in GPU memory
+# to host memory block by block, and `ntk_eigenvalues` works matrix-free when even that is
+# too large (see the appendix on computing NTKs fast).
+#
+# ## On a Dask cluster
+#
+# Sweeps are independent papermill runs. `ntkbook sweep` runs them on local worker
+# processes by default; given the address of an existing Dask distributed scheduler it
+# runs them on the cluster's workers instead, which must see this checkout (a shared file
+# system):
+#
+# ```console
+# $ dask scheduler &                                   # or an existing cluster
+# $ dask worker tcp://SCHEDULER:8786 --nworkers 4 &
+# $ .venv/bin/ntkbook sweep bscale_point -p fourier_scale 0.1,0.3,1,3,10,30,100 \
+#       --profile full --scheduler tcp://SCHEDULER:8786
+# ```
+#
+# The collected table (`results/sweeps/.../runs.csv`) records every run's parameters,
+# status and wall time; a failed run is reported and does not stop the others.
+#
+# ## How long each chapter took in this build
+
+# %%
+this_build = chapter_timings(ROOT / "book" / "chapters")
+this_build = this_build[this_build.chapter != "16_running_at_scale"].reset_index(drop=True)
+total = float(this_build.seconds.sum())
+glue("build_total_min", total / 60, display=False)
+glue("build_n", len(this_build), display=False)
+display(HTML(this_build.to_html(index=False, float_format=lambda v: f"{v:.1f}")))
+
+# %% [markdown]
+# The {glue:text}`build_n` chapters executed before this one took
+# {glue:text}`build_total_min:.1f` minutes in all, each under the profile listed beside
+# it (a chapter is executed again only when its source, parameters, profile or the
+# package changed, so a time may come from an earlier build).
+#
+# ## Measured full-profile runs
+#
+# Timing records of `full`-profile runs are saved in `book/timings/` by copying the
+# `_build/timings-full.json` that `ntkbook book --profile full` writes. Each names the
+# machine it ran on.
+
+# %%
+records = []
+for path in sorted((ROOT / timings_dir).glob("*.json")):
+    rec = json.loads(path.read_text())
+    machine = rec.get("machine", {})
+    where = machine.get("gpu") or f"CPU, {machine.get('cpus')} cores"
+    for chapter, seconds in rec.get("seconds", {}).items():
+        records.append({"run": path.stem, "machine": where, "chapter": chapter, "seconds": seconds})
+full = pd.DataFrame(records, columns=["run", "machine", "chapter", "seconds"])
+glue("n_full_runs", full.run.nunique(), display=False)
+if full.empty:
+    print("No full-profile timing record is saved with this book yet.")
+else:
+    wide = full.pivot_table(index="chapter", columns="machine", values="seconds", aggfunc="first")
+    display(HTML(wide.to_html(float_format=lambda v: f"{v:.0f}", na_rep="not run")))
+
+# %% [markdown]
+# {glue:text}`n_full_runs` saved full-profile run(s) are listed above, in seconds per
+# chapter.
+#
+# ## Exercises
+#
+# ```{exercise-start}
+# :label: ex-scale-1
+# ```
+# Start a two-worker local Dask cluster from Python and run a sweep on it.
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-scale-1
+# :class: dropdown
+# ```
+# ```python
+# from distributed import LocalCluster
+# from ntkbook.sweep import run_sweep
+# with LocalCluster(n_workers=2, threads_per_worker=1) as cluster:
+#     table = run_sweep("bscale_point", "fourier_scale", [0.1, 1.0, 10.0],
+#                       scheduler=cluster.scheduler_address)
+# print(table[["fourier_scale", "status", "seconds"]])
+# ```
+# ```{solution-end}
+# ```
