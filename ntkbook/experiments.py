@@ -6,8 +6,10 @@ returns a tidy DataFrame with columns
 
     model, seed, epoch, split, metric, value
 
-(split is ``train``/``test`` for the training metrics of :mod:`ntkbook.train` and ``probe``
-for the NTK-spectrum records of :class:`ntkbook.train.NTKTracker`). For seed s the dataset
+(split is ``train``/``test`` for the training metrics of :mod:`ntkbook.train`, ``probe``
+for the NTK-spectrum records of :class:`ntkbook.train.NTKTracker`, and ``run`` for one row
+per seed with metric ``diverged`` (1.0 if the run diverged, else 0.0) at the last epoch it
+reached; the cause is in the sidecar's ``runs``). For seed s the dataset
 split is drawn with s (unless ``data_seed`` fixes it) and the model is initialized with s, so
 two configurations with the same seeds and dataset settings are compared on the same splits.
 
@@ -304,6 +306,10 @@ def run_experiment(config: ExperimentConfig, *, results_dir: str | os.PathLike =
                     "epochs_run": res.epochs_run}
         info["wall_time_s"] = time.perf_counter() - t0
         info["data_source"] = data.source
+        # divergence is part of the tidy result, so a chapter can report it
+        frame = pd.concat([frame, pd.DataFrame([
+            {"epoch": info["epochs_run"], "split": "run", "metric": "diverged",
+             "value": float(info["diverged"])}])], ignore_index=True)
         frame.insert(0, "seed", seed)
         frame.insert(0, "model", config.name)
         frames.append(frame)

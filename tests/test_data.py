@@ -382,3 +382,33 @@ def test_bad_input_errors():
         load_dataset("sinusoids", frequencies=(1,), amplitudes=(1, 2))
     ok = D.make_dataset(np.zeros((3, 2)), [0, 1, 2], np.zeros((1, 2)), [0], task="classification")
     assert ok.n_classes == 3 and ok.y_train.dtype == torch.int64
+
+
+# ----------------------------------------------------------------------------- prepared files
+
+
+def _prepared_dir():
+    import os
+    from pathlib import Path
+
+    d = os.environ.get("NTKBOOK_DATA_DIR")
+    return Path(d) if d else None
+
+
+@pytest.mark.skipif(not (_prepared_dir() and (_prepared_dir() / D.BOSTON_FILE).exists()),
+                    reason="NTKBOOK_DATA_DIR does not hold the prepared boston_housing.csv")
+def test_prepared_boston_file():
+    ds = load_dataset("boston", n_test=0, standardize=False, standardize_y=False)
+    assert len(ds.x_train) == 506 and ds.x_train.shape[1] == 13 and "sha256 verified" in ds.source
+    assert load_dataset("boston", drop_b=True).x_train.shape[1] == 12
+
+
+@pytest.mark.skipif(not (_prepared_dir() and (_prepared_dir() / D.CIFAR_SUBSET_FILE).exists()),
+                    reason="NTKBOOK_DATA_DIR does not hold the prepared cifar10-5k.npz")
+def test_prepared_cifar_file():
+    ds = load_dataset("cifar10", n_train=1000, n_test=200, flatten=False)
+    assert ds.x_train.shape == (1000, 3, 32, 32) and ds.n_classes == 10
+    assert torch.bincount(ds.y_train).tolist() == [100] * 10
+    print(ds.source)
+    full = load_dataset("cifar10")
+    assert len(full.x_train) == 5000 and len(full.x_test) == 1000

@@ -37,6 +37,9 @@ def test_three_seed_ecrn_records_ntk_every_epoch_and_is_bit_identical(tmp_path):
         got = probe[(probe.seed == seed) & (probe.metric == "lambda_max")]
         assert sorted(got.epoch) == [0, 1, 2, 3]  # NTK spectrum every epoch, incl. init
     assert {"eig_1", "eig_3", "kernel_change", "alignment", "effective_rank"} <= set(probe.metric)
+    runs = a[a.split == "run"]
+    assert runs.metric.tolist() == ["diverged"] * 3 and (runs.value == 0).all()
+    assert (runs.epoch == 3).all()
     # seeds differ from each other
     init = a[(a.epoch == 0) & (a.split == "train") & (a.metric == "mse")].value
     assert init.nunique() == 3
@@ -192,3 +195,15 @@ def test_ntk_regression_model_if_available(tmp_path):
                            seeds=(0, 1))
     df = run_experiment(cfg, results_dir=tmp_path)
     assert set(df.epoch) == {0} and {"mse", "r2"} <= set(df.metric)
+
+
+def test_divergence_is_in_the_result(tmp_path):
+    cfg = _ecrn_config(lr=1e8, epochs=30, seeds=(0, 1), ntk_every=1)
+    df = run_experiment(cfg, results_dir=tmp_path)
+    runs = df[df.split == "run"]
+    assert (runs.value == 1.0).all()
+    meta = df.attrs["metadata"]["runs"]
+    assert all(r["diverged"] and "non-finite" in r["cause"] for r in meta)
+    assert np.isfinite(df[df.split != "probe"].value).all()
+    s = summarize(df, splits=["run"])
+    assert s["mean"].tolist() == [1.0]
