@@ -311,12 +311,13 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None,
 
 
 def _fetch(filename: str, url: str, *, sha256: str | None = None, md5: str | None = None,
-           what: str, download_allowed: bool = True) -> Path:
-    """Return the path of ``filename`` in the data directory, downloading it if needed."""
+           what: str, download_allowed: bool = True) -> tuple[Path, bool]:
+    """Path of ``filename`` in the data directory, downloading it if needed; and whether it
+    was downloaded by this call."""
     root = data_dir()
     path = root / filename
     if path.exists():
-        return path
+        return path, False
     hint = (f"{what}: {filename} is not in the data directory {root}. Put a copy of {filename} "
             f"there (or point NTKBOOK_DATA_DIR at a directory that holds it); it can be "
             f"downloaded from {url}")
@@ -328,7 +329,7 @@ def _fetch(filename: str, url: str, *, sha256: str | None = None, md5: str | Non
         if isinstance(exc, ChecksumError):
             raise
         raise DataNotFoundError(f"{hint}. Downloading failed ({exc}).") from exc
-    return path
+    return path, True
 
 
 # --------------------------------------------------------------------------- restricted pickle
@@ -683,21 +684,24 @@ def _boston(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.float
     Split: seeded random, 20 % test by default; inputs and (by default) the target are
     standardized with training statistics (``extras["y_mean"]``, ``["y_std"]`` undo it).
     """
-    path = _fetch(BOSTON_FILE, BOSTON_URL, sha256=BOSTON_SHA256, what="Boston Housing",
-                  download_allowed=download)
+    path, fetched = _fetch(BOSTON_FILE, BOSTON_URL, sha256=BOSTON_SHA256, what="Boston Housing",
+                           download_allowed=download)
     if verify:
         _check_digest(path, sha256=BOSTON_SHA256)
     x, y, names = _read_boston_csv(path)
     if drop_b:
         keep = [i for i, n in enumerate(names) if n != "b"]
         x, names = x[:, keep], [names[i] for i in keep]
-    source = (f"Boston Housing CSV {BOSTON_FILE} (StatLib data, public copy at {BOSTON_URL}, "
-              f"sha256 {'verified' if verify else 'not checked'}) from {path.parent}"
+    where = (f"downloaded now from {BOSTON_URL}" if fetched
+             else f"{BOSTON_FILE} in the data directory (a copy of {BOSTON_URL})")
+    source = (f"Boston Housing (StatLib data), {where}, sha256 "
+              f"{'verified' if verify else 'not checked'}"
               + ("; column b dropped" if drop_b else "; column b kept"))
     return _split_tabular(
         "boston", x, y, task="regression", n_train=n_train, n_test=n_test, seed=seed,
         test_fraction=test_fraction, standardize=standardize, standardize_y=standardize_y,
         device=device, dtype=dtype, feature_names=names, source=source, notes=BOSTON_NOTE,
+        extras={"path": str(path)},
     )
 
 
@@ -815,8 +819,8 @@ def _cifar10(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.floa
     root = data_dir()
     npz = root / CIFAR_SUBSET_FILE
     if not npz.exists():
-        archive = _fetch(CIFAR_ARCHIVE, CIFAR_URL, md5=CIFAR_MD5, what="CIFAR-10",
-                         download_allowed=download)
+        archive, _ = _fetch(CIFAR_ARCHIVE, CIFAR_URL, md5=CIFAR_MD5, what="CIFAR-10",
+                            download_allowed=download)
         _check_digest(archive, md5=CIFAR_MD5)
         _build_cifar_subset(archive, npz)
     pool = _read_cifar_npz(npz)
@@ -850,7 +854,7 @@ def _cifar10(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.floa
     return Dataset(_tensor(x_tr, device, dtype), _labels(pool["y_train"][tr], device),
                    _tensor(x_te, device, dtype), _labels(pool["y_test"][te], device),
                    "classification", len(pool["classes"]), names,
-                   f"{source} [{npz.name} in {root}]", "cifar10", extras=extras)
+                   f"{source} [{npz.name} in the data directory]", "cifar10", extras=extras)
 
 
 # --------------------------------------------------------------------------- registry

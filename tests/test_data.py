@@ -260,7 +260,8 @@ def test_boston_download_from_url(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(D, "BOSTON_SHA256", sha)
     ds = load_dataset("boston", n_train=15, n_test=5)
     assert _listing(data_dir) == [D.BOSTON_FILE]
-    assert ds.x_train.shape == (15, 13)
+    assert ds.x_train.shape == (15, 13) and "downloaded now from file://" in ds.source
+    assert "in the data directory" in load_dataset("boston").source
     with pytest.raises(DataError, match="n_train=21 is larger than the 20"):
         load_dataset("boston", n_train=21)
     with pytest.raises(DataError, match="larger than the 20"):
