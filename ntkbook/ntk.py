@@ -370,44 +370,91 @@ class _Call:
     g: torch.Tensor | None = None  # (O, b, T, d_out) after the backward passes
 
 
-def _is_rule_module(m):
-    if isinstance(m, nn.Linear):
-        return True
+@dataclass(frozen=True)
+class _Geometry:
+    """How a rule module maps a sample: dense (d_in -> d_out over T positions) or a 2-d convolution."""
+
+    kind: str  # "dense" or "conv"
+    d_in: int  # input features per position (C k_h k_w for a convolution)
+    d_out: int
+    kernel: tuple = ()
+    stride: tuple = ()
+    padding: tuple = ()
+    dilation: tuple = ()
+
+
+def _pair2(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
+def _rule_geometry(m):
+    """The geometry of a module the structured rule may cover, or None.
+
+    Covered: ``nn.Linear`` and ``nn.Conv2d`` (groups 1, zero padding) and their subclasses, and any
+    leaf module with a 2-d ``weight`` parameter (a dense layer such as ``ntkbook.models.Dense``) or a
+    4-d one with conv attributes. The rule is only a candidate: it is verified against autograd
+    (see ``_probe``) and dropped for a parameter where it fails.
+    """
+    w = getattr(m, "weight", None)
+    if not isinstance(w, torch.Tensor):
+        return None
     if isinstance(m, nn.Conv2d):
-        return m.groups == 1 and m.padding_mode == "zeros" and (not isinstance(m.padding, str) or m.padding == "valid")
-    return False
+        if m.groups != 1 or m.padding_mode != "zeros" or (isinstance(m.padding, str) and m.padding != "valid"):
+            return None
+        pad = (0, 0) if isinstance(m.padding, str) else _pair2(m.padding)
+        return _Geometry("conv", m.in_channels * math.prod(m.kernel_size), m.out_channels, tuple(m.kernel_size),
+                         _pair2(m.stride), pad, _pair2(m.dilation))
+    if isinstance(m, nn.Linear):
+        return _Geometry("dense", m.in_features, m.out_features)
+    if not isinstance(w, nn.Parameter) or any(True for _ in m.children()):
+        return None
+    if w.ndim == 2:
+        return _Geometry("dense", w.shape[1], w.shape[0])
+    if w.ndim == 4 and getattr(m, "groups", 1) == 1 and getattr(m, "padding_mode", "zeros") == "zeros":
+        pad = getattr(m, "padding", 0)
+        if isinstance(pad, str):
+            return None
+        try:
+            return _Geometry("conv", w.shape[1] * w.shape[2] * w.shape[3], w.shape[0], tuple(w.shape[2:]),
+                             _pair2(getattr(m, "stride", 1)), _pair2(pad), _pair2(getattr(m, "dilation", 1)))
+        except (TypeError, ValueError):
+            return None
+    return None
 
 
-def _capture(model, xb, modules, O, need_grads=True):
-    """Forward the block with hooks on the rule modules, then O backward passes to the module outputs."""
+def _capture(model, xb, modules, O):
+    """Forward the block with hooks on the rule modules, then O backward passes to the module outputs.
+
+    Returns the outputs, one ``_Call`` per module call (inputs H and output gradients G) and the ids
+    of modules whose calls do not fit their rule (then their parameters need the fallback)."""
     b = xb.shape[0]
     calls: list[_Call] = []
     bad: set[int] = set()
+    geo = {id(m): _rule_geometry(m) for m in modules}
 
     def hook(m, inp, out):
-        h = inp[0] if isinstance(inp, tuple) else inp
-        if not isinstance(out, torch.Tensor) or h.shape[:1] != (b,) or out.shape[:1] != (b,):
+        h = inp[0] if isinstance(inp, tuple) and inp else inp
+        gm = geo[id(m)]
+        if (not isinstance(out, torch.Tensor) or not isinstance(h, torch.Tensor) or h.shape[:1] != (b,)
+                or out.shape[:1] != (b,) or not out.requires_grad):
             bad.add(id(m))
             return None
         h = h.detach()
-        if isinstance(m, nn.Linear):
-            hh = h.reshape(b, -1, m.in_features)  # (b, T, d_in)
-            T = hh.shape[1]
+        if gm.kind == "dense":
+            if h.shape[-1] != gm.d_in or out.shape[-1] != gm.d_out or h.shape[:-1] != out.shape[:-1]:
+                bad.add(id(m))
+                return None
+            hh = h.reshape(b, -1, gm.d_in)  # (b, T, d_in)
         else:
-            if h.ndim != 4:
+            if h.ndim != 4 or out.ndim != 4 or out.shape[1] != gm.d_out:
                 bad.add(id(m))
                 return None
-            pad = 0 if isinstance(m.padding, str) else m.padding
-            u = F.unfold(h, m.kernel_size, dilation=m.dilation, padding=pad, stride=m.stride)  # (b, C k k, T)
+            u = F.unfold(h, gm.kernel, dilation=gm.dilation, padding=gm.padding, stride=gm.stride)  # (b, C k k, T)
+            if u.shape[1] != gm.d_in or u.shape[2] != out.shape[2] * out.shape[3]:
+                bad.add(id(m))
+                return None
             hh = u.transpose(1, 2)  # (b, T, C k k)
-            T = hh.shape[1]
-            if out.ndim != 4 or out.shape[2] * out.shape[3] != T:
-                bad.add(id(m))
-                return None
-        if not out.requires_grad:
-            bad.add(id(m))
-            return None
-        calls.append(_Call(m, hh, out, T))
+        calls.append(_Call(m, hh, out, hh.shape[1]))
         return out.clone()  # protect the captured output from in-place ops that follow
 
     handles = [m.register_forward_hook(hook) for m in modules]
@@ -419,26 +466,22 @@ def _capture(model, xb, modules, O, need_grads=True):
             hd.remove()
     if y.shape[1] != O:
         raise RuntimeError(f"model output changed size: expected {O} outputs per sample, got {y.shape[1]}")
-    if need_grads and calls and y.requires_grad:
-        zs = [c.z for c in calls]
-        per_o = []
-        for o in range(O):
-            gs = torch.autograd.grad(y[:, o].sum(), zs, retain_graph=o < O - 1, allow_unused=True)
-            per_o.append(gs)
-        for i, c in enumerate(calls):
-            gl = [torch.zeros_like(c.z) if per_o[o][i] is None else per_o[o][i] for o in range(O)]
-            g = torch.stack(gl)  # (O, b, ...)
-            if isinstance(c.module, nn.Linear):
-                g = g.reshape(O, b, c.T, c.module.out_features)
-            else:
-                g = g.reshape(O, b, c.module.out_channels, c.T).transpose(2, 3)
-            c.g = g.detach()
-            c.z = None
-    elif need_grads:
-        for c in calls:
-            d_out = c.module.out_features if isinstance(c.module, nn.Linear) else c.module.out_channels
-            c.g = torch.zeros(O, b, c.T, d_out, dtype=c.h.dtype, device=c.h.device)
-            c.z = None
+    zs = [c.z for c in calls]
+    per_o = []
+    for o in range(O):
+        if zs and y.requires_grad:
+            per_o.append(torch.autograd.grad(y[:, o].sum(), zs, retain_graph=o < O - 1, allow_unused=True))
+        else:
+            per_o.append([None] * len(zs))
+    for i, c in enumerate(calls):
+        g = torch.stack([torch.zeros_like(c.z) if per_o[o][i] is None else per_o[o][i] for o in range(O)])  # (O, b, ...)
+        gm = geo[id(c.module)]
+        if gm.kind == "dense":
+            g = g.reshape(O, b, c.T, gm.d_out)
+        else:
+            g = g.reshape(O, b, gm.d_out, c.T).transpose(2, 3)
+        c.g = g.detach()
+        c.z = None
     return y.detach(), calls, bad
 
 
@@ -502,7 +545,7 @@ def _probe(model, fn: _Fn, params, x, full, use_rules=True):
     b_mods: dict[str, list] = {}
     rule_modules = []
     for m in model.modules():
-        if not _is_rule_module(m):
+        if _rule_geometry(m) is None:
             continue
         w = name_of.get(id(m.weight)) if isinstance(m.weight, nn.Parameter) else None
         bb = name_of.get(id(m.bias)) if isinstance(getattr(m, "bias", None), nn.Parameter) else None
@@ -544,11 +587,9 @@ def _probe(model, fn: _Fn, params, x, full, use_rules=True):
         if any(id(m) in bad for m in mods):
             continue
         gcalls = [c for m in mods for c in by_module.get(id(m), [])]
-        m0 = mods[0]
-        lin = isinstance(m0, nn.Linear)
-        g.d_in = m0.in_features if lin else m0.in_channels * math.prod(m0.kernel_size)
-        g.d_out = m0.out_features if lin else m0.out_channels
-        if any((isinstance(m, nn.Linear) != lin) for m in mods):
+        geos = [_rule_geometry(m) for m in mods]
+        g.d_in, g.d_out = geos[0].d_in, geos[0].d_out
+        if any((q.kind, q.d_in, q.d_out) != (geos[0].kind, g.d_in, g.d_out) for q in geos):
             continue
         g.T = sum(c.T for c in gcalls) if gcalls else 1
         for pname, is_w in ((g.weight, True), (g.bias, False)):
@@ -589,14 +630,29 @@ def _probe(model, fn: _Fn, params, x, full, use_rules=True):
     return plan
 
 
+# An elementwise pass over a b x b tile is memory-bound: on a CPU it costs about as much time as
+# this many multiply-adds per entry of a matrix product.
+_PASS_COST = 64
+
+
 def _choose_strategy(g: _Group, O, full):
-    """Gram products over positions or per-sample weight gradients, whichever has fewer FLOPs per pair."""
-    if g.weight is None or g.T == 1:
-        return "gram"
+    """Gram products over positions, or per-sample weight gradients, whichever is cheaper per pair.
+
+    With h' = [s_w h, s_b] (d_in' = d_in + 1 with a bias) the per-sample gradient of a layer is
+    Z_n = sum_t g_t (x) h'_t. Gram: T^2 (d_in' + O d_out) multiply-adds per pair plus a few
+    memory-bound elementwise passes; per-sample: O K per pair ("trace") with K = d_out d_in'.
+    The second wins for a readout with one output, for bias-only groups and for small convolutions.
+    """
+    d_in = (g.d_in if g.weight is not None else 0) + (g.bias is not None)
     oo = O * O if full else O
-    gram = g.T * g.T * (g.d_in + O * g.d_out + oo)
-    per_sample = oo * g.d_in * g.d_out
-    return "gram" if gram <= per_sample else "persample"
+    gram = g.T * g.T * (d_in + O * g.d_out + 3 * _PASS_COST * (O * O if full else 1))
+    per_sample = oo * g.d_out * d_in + _PASS_COST
+    return "gram" if gram < per_sample else "persample"
+
+
+def _group_d_in(g):
+    """Width of h' = [s_w h, s_b] for a group (1 for a bias alone)."""
+    return (g.d_in if g.weight is not None else 0) + (g.bias is not None)
 
 
 # ----------------------------------------------------------------------------- cost model
@@ -617,13 +673,12 @@ def _flops(method: NTKMethod, plan: _Plan, N1, N2, full, symmetric):
         c = Nf * (1 + O) * 3 * F_
         per_pair = 0
         for g in plan.groups:
+            d_in = _group_d_in(g)
             if g.strategy == "gram":
-                per_pair += g.T * g.T * (g.d_in + O * g.d_out + 2 * oo)
+                per_pair += g.T * g.T * (d_in + O * g.d_out + 3 * _PASS_COST * (O * O if full else 1))
             else:
-                per_pair += oo * g.d_in * g.d_out
-                c += Nf * O * g.T * g.d_in * g.d_out * 2
-            if g.bias is not None:
-                per_pair += O * g.d_out
+                per_pair += oo * g.d_out * d_in
+                c += Nf * O * g.T * g.d_out * d_in * 2
         per_pair *= 2
         if plan.fallback:
             c += Nf * 3 * O * F_ + 2 * pairs * oo * plan.P_fallback
@@ -640,10 +695,11 @@ def _feature_bytes(method, plan: _Plan, itemsize):
         return 2 * O * P * itemsize, 2 * O * A * itemsize
     cap = 0
     for g in plan.groups:
+        d_in = _group_d_in(g)
         if g.strategy == "gram":
-            cap += g.T * (g.d_in + O * g.d_out)
+            cap += g.T * (d_in + O * g.d_out)
         else:
-            cap += O * g.d_in * g.d_out
+            cap += O * g.d_out * d_in + g.T * (d_in + O * g.d_out)
     cap += 2 * O * plan.P_fallback
     work = 4 * A + (2 * O * A if plan.fallback else 0)
     return cap * itemsize, work * itemsize
@@ -695,6 +751,36 @@ def _choose_block(method, plan, full, itemsize, N1, N2, budget, block_size, owne
 # ----------------------------------------------------------------------------- block kernels
 
 
+def _structured_factors(model, plan: _Plan, fn: _Fn, xb):
+    """Per group, G (O, b, T, d_out) and H' (b, T, d_in') with h' = [s_w h, s_b], so that the per-sample
+    Jacobian of the group's parameters is sum_t g_t (x) h'_t; plus the fallback Jacobian (b, O, P_f)."""
+    O = plan.O
+    b = xb.shape[0]
+    _, calls, bad = _capture(model, xb, plan.rule_modules, O)
+    if bad:
+        raise RuntimeError("a rule module changed behaviour between the probe and this block; this is a bug")
+    by_module: dict[int, list] = {}
+    for c in calls:
+        by_module.setdefault(id(c.module), []).append(c)
+    out = []
+    for g in plan.groups:
+        gcalls = [c for m in g.modules for c in by_module.get(id(m), [])]
+        if gcalls:
+            H = torch.cat([c.h for c in gcalls], dim=1) if len(gcalls) > 1 else gcalls[0].h  # (b, T, d_in)
+            G = torch.cat([c.g for c in gcalls], dim=2) if len(gcalls) > 1 else gcalls[0].g  # (O, b, T, d_out)
+        else:
+            H = xb.new_zeros(b, 1, g.d_in)
+            G = xb.new_zeros(O, b, 1, g.d_out)
+        parts = []
+        if g.weight is not None:
+            parts.append(H * math.sqrt(g.w_scale2) if g.w_scale2 != 1.0 else H)
+        if g.bias is not None:
+            parts.append(H.new_full((b, H.shape[1], 1), math.sqrt(g.b_scale2)))
+        out.append((G, torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]))
+    fb = fn.jacobian(xb, plan.fallback) if plan.fallback else None
+    return out, fb
+
+
 class _Timer:
     def __init__(self, device, on):
         self.on = on
@@ -729,35 +815,17 @@ class _Engine:
         return self.features(xb)
 
     def _structured_features(self, xb):
-        plan, O = self.plan, self.plan.O
+        factors, fb = _structured_factors(self.model, self.plan, self.fn, xb)
         b = xb.shape[0]
-        _, calls, bad = _capture(self.model, xb, plan.rule_modules, O)
-        if bad:
-            raise RuntimeError("a rule module changed behaviour between the probe and the block; this is a bug")
-        by_module: dict[int, list] = {}
-        for c in calls:
-            by_module.setdefault(id(c.module), []).append(c)
         feats = []
-        for g in plan.groups:
-            gcalls = [c for m in g.modules for c in by_module.get(id(m), [])]
-            if gcalls:
-                H = torch.cat([c.h for c in gcalls], dim=1)  # (b, T, d_in)
-                G = torch.cat([c.g for c in gcalls], dim=2)  # (O, b, T, d_out)
+        for g, (G, H) in zip(self.plan.groups, factors):
+            if g.strategy == "persample":
+                # Z_n = sum_t g_t (x) h'_t: the per-sample gradient of the weight and bias together
+                feats.append({"Z": torch.einsum("onti,ntj->noij", G, H).reshape(b, G.shape[0], -1)})  # (b, O, d_out d_in')
             else:
-                H = xb.new_zeros(b, 1, g.d_in)
-                G = xb.new_zeros(O, b, 1, g.d_out)
-            f = {}
-            if g.weight is not None:
-                if g.strategy == "gram":
-                    f["H"] = H  # (b, T, d_in)
-                    f["G"] = G.permute(1, 2, 0, 3)  # (b, T, O, d_out)
-                else:
-                    f["W"] = torch.einsum("onti,ntj->noij", G, H).reshape(b, O, -1) * math.sqrt(g.w_scale2)
-            if g.bias is not None:
-                f["B"] = G.sum(dim=2).permute(1, 0, 2) * math.sqrt(g.b_scale2)  # (b, O, d_out)
-            feats.append(f)
-        fb = self.fn.jacobian(xb, plan.fallback) if plan.fallback else None
-        return feats, fb
+                T = H.shape[1]
+                feats.append({"H": H.reshape(b * T, -1), "G": G.permute(1, 2, 0, 3).reshape(b * T, -1), "T": T})  # rows (n, t)
+        return feats, fb, b
 
     # kernel between blocks -----------------------------------------------
     def pair(self, fi, fj):
@@ -782,63 +850,61 @@ class _Engine:
         return torch.diagonal(out, dim1=2, dim2=3).sum(-1)
 
     def _structured_pair(self, fi, fj):
-        (feats_i, fb_i), (feats_j, fb_j) = fi, fj
+        (feats_i, fb_i, bI), (feats_j, fb_j, bJ) = fi, fj
         O, full = self.plan.O, self.full
-        bI = next(iter(feats_i[0].values())).shape[0] if feats_i else (fb_i.shape[0])
-        bJ = next(iter(feats_j[0].values())).shape[0] if feats_j else (fb_j.shape[0])
-        timer = _Timer(fb_i.device if fb_i is not None else next(iter(feats_i[0].values())).device, self.stats is not None)
+        ref = fb_i if fb_i is not None else next(v for v in feats_i[0].values() if isinstance(v, torch.Tensor))
+        timer = _Timer(ref.device, self.stats is not None)
+        oo = O * O if full else O
         t0 = timer()
         flops = 0
-        out = None
+        # accumulator: (bI, bJ) for trace; (bI, O, bJ, O) for full (permuted at the end)
+        acc = torch.zeros((bI, O, bJ, O) if full else (bI, bJ), dtype=ref.dtype, device=ref.device)
+        acc2 = acc.view(bI * O, bJ * O) if full else acc
+        bufs: dict[tuple, torch.Tensor] = {}
 
-        def add(t):
-            nonlocal out
-            out = t if out is None else out + t
+        def buf(key, shape):
+            t = bufs.get((key, shape))
+            if t is None:
+                t = bufs[(key, shape)] = torch.empty(shape, dtype=ref.dtype, device=ref.device)
+            return t
+
+        def add_outer(A, B):  # A (bI, O, K), B (bJ, O, K): acc += A B^T over the matching outputs
+            K = A.shape[2]
+            if full:
+                acc2.addmm_(A.reshape(bI * O, K), B.reshape(bJ * O, K).T)
+            else:
+                acc2.addmm_(A.reshape(bI, O * K), B.reshape(bJ, O * K).T)
+            return 2 * bI * bJ * oo * K
 
         for g, a, c in zip(self.plan.groups, feats_i, feats_j):
-            if "H" in a:
-                Ha, Hc = a["H"], c["H"]  # (b, T, d_in)
-                Ga, Gc = a["G"], c["G"]  # (b, T, O, d_out)
-                T = Ha.shape[1]
-                HH = Ha.reshape(bI * T, -1) @ Hc.reshape(bJ * T, -1).T  # (bI T, bJ T)
-                flops += 2 * bI * bJ * T * T * g.d_in
-                if g.bias is not None and T == 1:
-                    # bias and weight share the output gradients: G G^T * (s_w^2 H H^T + s_b^2)
-                    HH = HH * g.w_scale2 + g.b_scale2
-                    bias_done = True
-                else:
-                    HH = HH * g.w_scale2 if g.w_scale2 != 1.0 else HH
-                    bias_done = False
-                if full:
-                    GG = Ga.reshape(bI * T * O, -1) @ Gc.reshape(bJ * T * O, -1).T  # (bI T O, bJ T O)
-                    flops += 2 * bI * bJ * T * T * O * O * g.d_out
-                    K = GG.reshape(bI, T, O, bJ, T, O) * HH.reshape(bI, T, 1, bJ, T, 1)
-                    add(K.sum(dim=(1, 4)).permute(0, 2, 1, 3))  # (bI, bJ, O, O)
-                else:
-                    GG = Ga.reshape(bI * T, -1) @ Gc.reshape(bJ * T, -1).T  # sum_o G_o G_o^T, (bI T, bJ T)
-                    flops += 2 * bI * bJ * T * T * O * g.d_out
-                    K = GG * HH
-                    add(K if T == 1 else K.reshape(bI, T, bJ, T).sum(dim=(1, 3)))
-                if g.bias is not None and not bias_done:
-                    add(_contract(a["B"], c["B"], full))
-                    flops += 2 * bI * bJ * (O * O if full else O) * g.d_out
+            if "Z" in a:
+                flops += add_outer(a["Z"], c["Z"])
+                continue
+            T = a["T"]
+            # h' = [s_w h, s_b], so H' H'^T = s_w^2 H H^T + s_b^2 carries the weight and the bias term
+            HH = torch.mm(a["H"], c["H"].T, out=buf("H", (bI * T, bJ * T)))  # (bI T, bJ T)
+            flops += 2 * bI * bJ * T * T * a["H"].shape[1]
+            if full:
+                Ga = a["G"].reshape(bI * T * O, g.d_out)
+                Gc = c["G"].reshape(bJ * T * O, g.d_out)
+                GG = torch.mm(Ga, Gc.T, out=buf("G", (bI * T * O, bJ * T * O)))
+                flops += 2 * bI * bJ * T * T * O * O * g.d_out
+                K = GG.view(bI, T, O, bJ, T, O) * HH.view(bI, T, 1, bJ, T, 1)
+                acc.add_(K.sum(dim=(1, 4)))
             else:
-                if "W" in a:
-                    add(_contract(a["W"], c["W"], full))
-                    flops += 2 * bI * bJ * (O * O if full else O) * a["W"].shape[2]
-                if "B" in a:
-                    add(_contract(a["B"], c["B"], full))
-                    flops += 2 * bI * bJ * (O * O if full else O) * g.d_out
+                GG = torch.mm(a["G"], c["G"].T, out=buf("G", (bI * T, bJ * T)))  # sum_o G_o G_o^T
+                flops += 2 * bI * bJ * T * T * O * g.d_out
+                if T == 1:
+                    acc.addcmul_(GG, HH)
+                else:
+                    acc.add_(GG.mul_(HH).view(bI, T, bJ, T).sum(dim=(1, 3)))
         t1 = timer()
         if self.stats is not None:
             self.stats["gram_flops"] = self.stats.get("gram_flops", 0) + flops
             self.stats["gram_seconds"] = self.stats.get("gram_seconds", 0.0) + (t1 - t0)
         if fb_i is not None:
-            add(_contract(fb_i, fb_j, full))
-        if out is None:
-            ref = fb_i if fb_i is not None else None
-            raise RuntimeError("no parameters contributed to the kernel; this is a bug")  # pragma: no cover
-        return out
+            add_outer(fb_i, fb_j)
+        return acc.permute(0, 2, 1, 3) if full else acc
 
 
 def _block_slices(N, b):
@@ -981,23 +1047,33 @@ def empirical_ntk(
 
 
 class NTKOperator:
-    """Theta as a linear operator v -> Theta v, never formed (NTK-vector products).
+    """Theta as a linear operator V -> Theta V, never formed.
 
-    ``Theta v = J (J^T v)``: one vector-Jacobian product over the batch gives u = J^T v (a
-    vector in parameter space), one Jacobian-vector product gives J u. Both are done in
-    chunks of samples, so the memory is that of one backward and one forward-mode pass
-    over a chunk, plus k parameter-sized vectors for a block of k vectors.
-    Cost per product: about 6 N F FLOPs per vector (per vector and output for "trace").
+    ``Theta v = J (J^T v)``: a vector-Jacobian product gives u = J^T v (a vector in parameter
+    space), a Jacobian-vector product gives J u, both done in chunks of samples.
 
-    With ``outputs="trace"`` the operator is (N, N), sum_o J_o J_o^T. With ``outputs="full"``
-    it is (N O, N O) with row index n * O + o.
+    * ``method="ntvp"``: the two products with torch.func (``vjp`` then ``jvp``) for any model.
+      Cost about 6 N F FLOPs per vector (per vector and output for "trace"); memory one backward
+      and one forward-mode pass over a chunk plus k parameter-sized vectors.
+    * ``method="structured"``: for each dense or convolutional layer the per-sample Jacobian is
+      sum_t g_t (x) h'_t, so J^T v = sum_n v_n G_n^T H'_n (a d_out x d_in' matrix) and
+      (J M)_n = sum_t g_t^T M h'_t: two matrix products per layer and vector, 4 N P FLOPs per
+      vector, after the H and G of each chunk are captured (one forward and O backward passes).
+      With ``cache=True`` (default when they fit in ``max_memory``) they are captured once.
+      Parameters without a rule use the torch.func products for those parameters alone.
+    * ``method="auto"``: structured when any layer has a rule.
 
-    Call it (or ``matmat``) on a tensor or NumPy array of shape (n,) or (n, k); it is also a
-    ``scipy.sparse.linalg.LinearOperator`` through ``as_linear_operator()``.
+    With ``outputs="trace"`` the operator is (N, N), sum_o J_o J_o^T; with ``outputs="full"`` it is
+    (N O, N O) with row index n * O + o. Call it (or ``matmat``) on a tensor or NumPy array of
+    shape (n,) or (n, k); ``as_linear_operator()`` gives a ``scipy.sparse.linalg.LinearOperator``.
     """
 
-    def __init__(self, model, x, *, outputs="trace", block_size=None, max_memory=None, mode="eval", depth_mask=None):
+    def __init__(self, model, x, *, method="auto", outputs="trace", block_size=None, max_memory=None, mode="eval",
+                 depth_mask=None, cache=None):
         owner = "ntk_operator"
+        method = _check_method(method)
+        if method == NTKMethod.JACOBIAN:
+            raise ValueError(f"The 'method' parameter of {owner} must be 'auto', 'structured' or 'ntvp'. Got 'jacobian' instead.")
         _check_choice("outputs", outputs, _OUTPUTS, owner)
         _check_choice("mode", mode, _MODES, owner)
         params = _check_model(model, owner)
@@ -1009,73 +1085,137 @@ class NTKOperator:
         with _prepared(model, mode, depth_mask, owner):
             _check_independence(model, x, owner)
             self.fn = _Fn(model, params, 1)
-            self.plan = _probe(model, self.fn, params, x, False, use_rules=False)
+            self.plan = _probe(model, self.fn, params, x, outputs == "full", use_rules=method != NTKMethod.NTVP)
+        if method == NTKMethod.AUTO:
+            method = NTKMethod.STRUCTURED if self.plan.groups else NTKMethod.NTVP
+        if method == NTKMethod.NTVP:
+            self.plan.groups, self.plan.rule_modules = [], []
+            self.plan.fallback, self.plan.P_fallback = list(self.fn.names), self.fn.P
+        self.method = method
         self.O = self.plan.O
         self.N = x.shape[0]
         n = self.N * (self.O if outputs == "full" else 1)
         self.shape = (n, n)
         self.dtype = params[0][1].dtype
+        self.itemsize = params[0][1].element_size()
         self.n_products = 0
-        itemsize = self.x.element_size() if self.x.is_floating_point() else 4
-        if self.plan.P * itemsize * 3 > self.budget:
+        if self.plan.P * self.itemsize * 3 > self.budget:
             raise ValueError(
                 f"The 'max_memory' parameter of {owner} is too small for even one block: a parameter-sized vector needs "
-                f"{self.plan.P * itemsize * 3:,} bytes. Got max_memory={self.budget:,}."
+                f"{self.plan.P * self.itemsize * 3:,} bytes. Got max_memory={self.budget:,}."
             )
+        self._cache = None
+        per_sample = sum(g.T * (_group_d_in(g) + self.O * g.d_out) for g in self.plan.groups)
+        fits = self.N * per_sample * self.itemsize <= self.budget // 2 and not self.plan.fallback
+        if cache is None:
+            cache = fits and method == NTKMethod.STRUCTURED
+        if cache and method == NTKMethod.STRUCTURED:
+            b = self._chunk(1)
+            with _prepared(model, mode, depth_mask, owner):
+                self._cache = [(s, _structured_factors(model, self.plan, self.fn, x[s])) for s in _block_slices(self.N, b)]
 
     def _chunk(self, k):
         if self.block_size is not None:
             return self.block_size
-        itemsize = self.x.element_size() if self.x.is_floating_point() else 4
         kk = k * (self.O if self.outputs == "trace" else 1)
-        free = self.budget - 3 * kk * self.plan.P * itemsize
-        per = 4 * kk * (self.plan.activations + self.O) * itemsize
+        P = self.plan.P_fallback if self.method == NTKMethod.STRUCTURED else self.plan.P
+        free = self.budget // 2 - 3 * kk * P * self.itemsize
+        per = 4 * (kk if P else 1) * (self.plan.activations + self.O) * self.itemsize
+        if self.method == NTKMethod.STRUCTURED:
+            per += (4 + kk) * sum(g.T * (_group_d_in(g) + self.O * g.d_out) for g in self.plan.groups) * self.itemsize
         return int(max(1, min(self.N, free // max(per, 1))))
+
+    def _chunks(self, k):
+        if self._cache is not None:
+            yield from self._cache
+            return
+        for s in _block_slices(self.N, self._chunk(k)):
+            if self.method == NTKMethod.STRUCTURED:
+                yield s, _structured_factors(self.model, self.plan, self.fn, self.x[s])
+            else:
+                yield s, ([], None)
 
     def matmat(self, V):
         """Theta V for V of shape (n,) or (n, k); returns the same kind (tensor or ndarray) and shape."""
         is_np = isinstance(V, np.ndarray)
         Vt = torch.as_tensor(V)
         vec = Vt.ndim == 1
+        if Vt.shape[0] != self.shape[0] or Vt.ndim > 2:
+            raise ValueError(f"The operator has shape {self.shape}; got a vector block of shape {tuple(Vt.shape)}.")
         Vt = Vt.reshape(self.shape[0], -1).to(device=self.device, dtype=self.dtype)
         k = Vt.shape[1]
         O, N = self.O, self.N
         trace = self.outputs == "trace"
-        if trace:
-            # cotangent (i, o) for vector i and output o: v_i on output o only
-            eye = torch.eye(O, dtype=self.dtype, device=self.device)
-            cot_all = torch.einsum("nk,op->konp", Vt, eye).reshape(k * O, N, O)
-        else:
-            cot_all = Vt.reshape(N, O, k).permute(2, 0, 1)  # (k, N, O)
-        kk = cot_all.shape[0]
-        b = self._chunk(k)
-        fn = self.fn
-        with _prepared(self.model, self.mode, self.depth_mask, "ntk_operator"), torch.no_grad():
-            U = None
-            for s in _block_slices(N, b):
-                xb = self.x[s]
-                _, pull = vjp(lambda p: fn.batch(p, xb), fn.params)
-                u = vmap(pull)(cot_all[:, s])[0]  # name -> (kk, *shape)
-                U = u if U is None else {n: U[n] + u[n] for n in U}
-            outs = []
-            for s in _block_slices(N, b):
-                xb = self.x[s]
-
-                def push(t, xb=xb):
-                    return jvp(lambda p: fn.batch(p, xb), (fn.params,), (t,))[1]
-
-                outs.append(vmap(push)(U))  # (kk, b, O)
-            Y = torch.cat(outs, dim=1)  # (kk, N, O)
-        if trace:
-            Y = torch.diagonal(Y.reshape(k, O, N, O), dim1=1, dim2=3).sum(-1).T  # (N, k)
-        else:
-            Y = Y.permute(1, 2, 0).reshape(N * O, k)
+        Vr = Vt.reshape(N, k) if trace else Vt.reshape(N, O, k)
+        with _prepared(self.model, self.mode, self.depth_mask, "ntk_operator"):
+            Y = self._structured_matmat(Vr, k) if self.method == NTKMethod.STRUCTURED else None
+            if self.plan.fallback:
+                Yf = self._ntvp_matmat(Vr, k, self.plan.fallback)
+                Y = Yf if Y is None else Y + Yf
+        Y = Y.reshape(self.shape[0], k)
         self.n_products += k
         if vec:
             Y = Y[:, 0]
         if is_np:
             return Y.detach().cpu().numpy().astype(V.dtype if V.dtype.kind == "f" else np.float64, copy=False)
         return Y
+
+    def _structured_matmat(self, V, k):
+        """Sum over layers of J_l (J_l^T V) with J_l^T V = sum_n v_n (x) G_n^T H'_n."""
+        trace = self.outputs == "trace"
+        M = None
+        chunks = list(self._chunks(k)) if self._cache is not None else None
+        for s, (factors, _) in (chunks or self._chunks(k)):
+            Vs = V[s]
+            part = []
+            for G, H in factors:  # G (O, b, T, d_out), H (b, T, d_in')
+                if trace:  # M[k, o] = sum_n v_nk G_no^T H_n
+                    part.append(torch.einsum("nk,ontd,nte->kode", Vs, G, H))
+                else:
+                    part.append(torch.einsum("nok,ontd,nte->kde", Vs, G, H))
+            M = part if M is None else [m + p for m, p in zip(M, part)]
+        Y = torch.zeros(V.shape, dtype=V.dtype, device=V.device)
+        for s, (factors, _) in (chunks or self._chunks(k)):
+            for (G, H), Ml in zip(factors, M):
+                if trace:  # y_nk = sum_o,t g_nto^T M[k, o] h'_nt
+                    GM = torch.einsum("ontd,kode->konte", G, Ml)  # (k, O, b, T, d_in')
+                    Y[s] += torch.einsum("konte,nte->nk", GM, H)
+                else:
+                    GM = torch.einsum("ontd,kde->konte", G, Ml)
+                    Y[s] += torch.einsum("konte,nte->nok", GM, H)
+        return Y
+
+    def _ntvp_matmat(self, V, k, names):
+        """J_f (J_f^T V) for the parameters ``names`` with torch.func vjp and jvp."""
+        fn, O, N = self.fn, self.O, self.N
+        trace = self.outputs == "trace"
+        sub = {n: fn.params[n] for n in names}
+        rest = {n: v for n, v in fn.params.items() if n not in sub}
+        if trace:
+            # cotangent (i, o): v_i on output o only
+            eye = torch.eye(O, dtype=self.dtype, device=self.device)
+            cot_all = torch.einsum("nk,op->konp", V, eye).reshape(k * O, N, O)
+        else:
+            cot_all = V.permute(2, 0, 1)  # (k, N, O)
+        b = self._chunk(k)
+        U = None
+        for s in _block_slices(N, b):
+            xb = self.x[s]
+            _, pull = vjp(lambda p: fn.batch({**rest, **p}, xb), sub)
+            u = vmap(pull)(cot_all[:, s])[0]  # name -> (kk, *shape)
+            U = u if U is None else {n: U[n] + u[n] for n in U}
+        outs = []
+        for s in _block_slices(N, b):
+            xb = self.x[s]
+
+            def push(t, xb=xb):
+                return jvp(lambda p: fn.batch({**rest, **p}, xb), (sub,), (t,))[1]
+
+            outs.append(vmap(push)(U))  # (kk, b, O)
+        Y = torch.cat(outs, dim=1)  # (kk, N, O)
+        if trace:
+            return torch.diagonal(Y.reshape(k, O, N, O), dim1=1, dim2=3).sum(-1).T  # (N, k)
+        return Y.permute(1, 2, 0)  # (N, O, k)
 
     __call__ = matmat
 
@@ -1097,9 +1237,11 @@ class NTKOperator:
         return self.matmat(eye)
 
 
-def ntk_operator(model, x, *, outputs="trace", block_size=None, max_memory=None, mode="eval", depth_mask=None) -> NTKOperator:
+def ntk_operator(model, x, *, method="auto", outputs="trace", block_size=None, max_memory=None, mode="eval",
+                 depth_mask=None, cache=None) -> NTKOperator:
     """The NTK of ``model`` on ``x`` as a matrix-free operator v -> Theta v (see :class:`NTKOperator`)."""
-    return NTKOperator(model, x, outputs=outputs, block_size=block_size, max_memory=max_memory, mode=mode, depth_mask=depth_mask)
+    return NTKOperator(model, x, method=method, outputs=outputs, block_size=block_size, max_memory=max_memory,
+                       mode=mode, depth_mask=depth_mask, cache=cache)
 
 
 _SOLVERS = ("auto", "eigvalsh", "lanczos", "lobpcg")
@@ -1216,7 +1358,8 @@ def ntk_eigenvalues(
     if matrix_free:
         if solver == "eigvalsh":
             raise ValueError(f"The 'solver' parameter of {owner} cannot be 'eigvalsh' with matrix_free=True.")
-        op = ntk_operator(model, x, outputs=outputs, block_size=block_size, max_memory=max_memory, mode=mode, depth_mask=depth_mask)
+        op = ntk_operator(model, x, method=method if method != "jacobian" else "auto", outputs=outputs,
+                          block_size=block_size, max_memory=max_memory, mode=mode, depth_mask=depth_mask)
         return ntk_spectrum(op, k, which=which, solver="lanczos" if solver == "auto" else solver, tol=tol, seed=seed)
     theta = empirical_ntk(model, x, method=method, outputs=outputs, block_size=block_size, max_memory=max_memory, mode=mode, depth_mask=depth_mask)
     if outputs == "full":
