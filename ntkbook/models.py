@@ -308,6 +308,11 @@ class ECRN(nn.Module):
     def depth(self):
         return self.config.depth
 
+    @property
+    def depth_mask(self):
+        """The fixed block multipliers set by :meth:`set_depth_mask` (a list), or None."""
+        return self._depth_mask
+
     def sample_depth_mask(self, generator=None):
         """Draw m_l ~ Bernoulli(1 - p_l): a float tensor of 0/1 values, shape (depth,), on CPU."""
         keep = 1.0 - torch.tensor(self.drop_probs, dtype=torch.float64)
