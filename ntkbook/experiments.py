@@ -61,7 +61,10 @@ class ExperimentConfig:
     dataset, dataset_kwargs: passed to :func:`ntkbook.data.load_dataset` (e.g. n_train,
         frequencies); ``seed`` comes from ``data_seed`` or the run's seed.
     model, model_kwargs: passed to :func:`ntkbook.models.build_model` with the dataset's
-        input and output sizes; ``seed`` is the run's seed.
+        input and output sizes; ``seed`` is the run's seed. ``model="ntk_regression"`` is
+        kernel regression with the analytic NTK (:class:`ntkbook.regression.NTKRegressor`,
+        model_kwargs go to it): no training, one row per metric at epoch 0, squared loss on
+        the targets (one-hot for classes); there the seed only changes the data split.
     label: the value of the ``model`` column (default: the model name), to tell variants of
         the same architecture apart.
     optimizer, lr, epochs, batch_size, loss, optimizer_kwargs: see :func:`ntkbook.train.train`.
@@ -233,19 +236,24 @@ def _run_ntk_regression(config: ExperimentConfig, data, seed: int) -> tuple[pd.D
     from .regression import NTKRegressor
     from .train import _metrics
 
+    def as_np(t):
+        return t.detach().to("cpu", torch.float64).reshape(len(t), -1).numpy()
+
+    loss = config.loss or "mse"
+    if loss != "mse":
+        raise ValueError("ntk_regression solves the squared loss; use loss='mse' or None")
     reg = NTKRegressor(**config.model_kwargs)
-    if data.task == "classification":
-        targets = torch.nn.functional.one_hot(data.y_train, data.n_classes).to(data.x_train.dtype)
-        loss = config.loss or "mse"
+    if data.task == "classification":  # regress one-hot targets; scores feed the metrics
+        targets = torch.nn.functional.one_hot(data.y_train, data.n_classes)
     else:
-        targets, loss = data.y_train, (config.loss or "mse")
-    reg.fit(data.x_train, targets)
+        targets = data.y_train
+    reg.fit(as_np(data.x_train), as_np(targets))
     rows = []
     for split in ("train", "test"):
         x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         if len(x) == 0:
             continue
-        pred = torch.as_tensor(reg.predict(x)).to(x.dtype).reshape(len(x), -1)
+        pred = torch.as_tensor(reg.predict(as_np(x))).to(x.device, x.dtype).reshape(len(x), -1)
         for metric, value in _metrics(pred, y, data, loss).items():
             rows.append({"epoch": 0, "split": split, "metric": metric, "value": value})
     info = {"seed": seed, "diverged": False, "diverged_epoch": None, "cause": None,
@@ -395,7 +403,11 @@ def summarize(df: pd.DataFrame, *, metrics: Sequence[str] | None = None,
 
 @dataclass
 class PairedComparison:
-    """Paired differences (a - b) of one metric on the same seeds, split and epoch."""
+    """Paired differences (a - b) of one metric on the same seeds and split.
+
+    ``epoch`` is the epoch of model a's values and ``epoch_b`` that of model b's (they differ
+    when each model's last epoch is used, e.g. a network against kernel regression).
+    """
 
     model_a: str
     model_b: str
@@ -410,6 +422,11 @@ class PairedComparison:
     p_value: float
     confidence: float
     differences: pd.DataFrame
+    epoch_b: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.epoch_b is None:
+            self.epoch_b = self.epoch
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -417,7 +434,9 @@ class PairedComparison:
         return d
 
     def __str__(self) -> str:
-        return (f"{self.metric} ({self.split}, epoch {self.epoch}): {self.model_a} - "
+        ep = (f"epoch {self.epoch}" if self.epoch == self.epoch_b
+              else f"epochs {self.epoch} and {self.epoch_b}")
+        return (f"{self.metric} ({self.split}, {ep}): {self.model_a} - "
                 f"{self.model_b} = {self.mean_difference:.4g} "
                 f"[{self.confidence:.0%} CI {self.ci_low:.4g}, {self.ci_high:.4g}], "
                 f"paired t = {self.t_statistic:.3g}, p = {self.p_value:.3g}, n = {self.n}")
@@ -428,8 +447,10 @@ def paired_comparison(df: pd.DataFrame, model_a: str, model_b: str, metric: str,
                       confidence: float = 0.95) -> PairedComparison:
     """Compare two models seed by seed on ``metric`` (differences a - b).
 
-    Only seeds present for both models at the chosen epoch are paired (``"last"``: the last
-    epoch both models share). Returns the mean difference, its t confidence interval and the
+    Only seeds present for both models at the chosen epoch are paired. ``epoch="last"`` uses
+    each model's own last epoch (the last any of its seeds reached; a seed that diverged
+    earlier is left out), so a network can be compared with one-shot kernel regression
+    (epoch 0); an int uses that epoch for both. Returns the mean difference, its t confidence interval and the
     two-sided paired t-test (``scipy.stats.ttest_rel``) statistic and p-value (NaN when
     n < 2 or all differences are equal).
     """
@@ -442,15 +463,15 @@ def paired_comparison(df: pd.DataFrame, model_a: str, model_b: str, metric: str,
         if part.empty:
             raise ValueError(f"no rows for model {name!r}, metric {metric!r}, split {split!r}")
     if epoch == "last":
-        ep = int(min(a["epoch"].max(), b["epoch"].max()))
+        ep_a, ep_b = int(a["epoch"].max()), int(b["epoch"].max())
     else:
-        ep = int(epoch)
-    a = a[a["epoch"] == ep].set_index("seed")["value"]
-    b = b[b["epoch"] == ep].set_index("seed")["value"]
+        ep_a = ep_b = int(epoch)
+    a = a[a["epoch"] == ep_a].set_index("seed")["value"]
+    b = b[b["epoch"] == ep_b].set_index("seed")["value"]
     seeds = sorted(set(a.index) & set(b.index))
     if not seeds:
-        raise ValueError(f"{model_a!r} and {model_b!r} share no seed at epoch {ep} for "
-                         f"{metric!r} ({split})")
+        raise ValueError(f"{model_a!r} (epoch {ep_a}) and {model_b!r} (epoch {ep_b}) share "
+                         f"no seed for {metric!r} ({split})")
     diffs = pd.DataFrame({"seed": seeds, "a": a.loc[seeds].to_numpy(float),
                           "b": b.loc[seeds].to_numpy(float)})
     diffs["difference"] = diffs["a"] - diffs["b"]
@@ -460,8 +481,8 @@ def paired_comparison(df: pd.DataFrame, model_a: str, model_b: str, metric: str,
         t_stat, p = float(test.statistic), float(test.pvalue)
     else:
         t_stat, p = math.nan, math.nan
-    return PairedComparison(model_a, model_b, metric, split, ep, len(seeds), mean, lo, hi,
-                            t_stat, p, confidence, diffs)
+    return PairedComparison(model_a, model_b, metric, split, ep_a, len(seeds), mean, lo, hi,
+                            t_stat, p, confidence, diffs, ep_b)
 
 
 def _check_frame(df: pd.DataFrame) -> None:

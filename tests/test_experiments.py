@@ -195,6 +195,20 @@ def test_ntk_regression_model_if_available(tmp_path):
                            seeds=(0, 1))
     df = run_experiment(cfg, results_dir=tmp_path)
     assert set(df.epoch) == {0} and {"mse", "r2"} <= set(df.metric)
+    assert df.attrs["metadata"]["runs"][0]["epochs_run"] == 0
+    # kernel regression interpolates the (noisy) training targets
+    train_r2 = df[(df.split == "train") & (df.metric == "r2")].value
+    assert (train_r2 > 0.99).all()
+    # paired against a network: each model's own last epoch
+    net = run_experiment(_ecrn_config(seeds=(0, 1), ntk_every=0, epochs=2,
+                                      dataset_kwargs={"n_train": 20, "n_test": 10}),
+                         results_dir=tmp_path)
+    res = paired_comparison(pd.concat([net, df]), "ecrn", "ntk_regression", "mse")
+    assert (res.epoch, res.epoch_b, res.n) == (2, 0, 2) and "epochs 2 and 0" in str(res)
+    cls = ExperimentConfig("iris", "ntk_regression", model_kwargs={"ridge": 1e-6}, seeds=(0,))
+    out = run_experiment(cls, results_dir=tmp_path)
+    acc = out[(out.split == "test") & (out.metric == "accuracy")].value
+    assert float(acc.iloc[0]) > 0.8
 
 
 def test_divergence_is_in_the_result(tmp_path):
