@@ -420,7 +420,7 @@ def train(model: nn.Module, data: Dataset, *, optimizer: str = "gd", lr: float,
             elif hook == "on_epoch_end" and callable(cb):
                 cb(state)
 
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets
 
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
