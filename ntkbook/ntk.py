@@ -595,13 +595,16 @@ def _probe(model, fn: _Fn, params, x, full, use_rules=True):
         for pname, is_w in ((g.weight, True), (g.bias, False)):
             if pname is None:
                 continue
-            a = auto[pname].reshape(-1).double()
+            a = auto[pname].reshape(-1)
             if gcalls:
+                # the rule's gradient of <v, f>: sum over calls, samples, positions of v_no g_(n,t,o) h_(n,t)^T
+                G = torch.cat([c.g for c in gcalls], dim=2)  # (O, b, T, d_out)
+                Gv = torch.einsum("no,ontd->ntd", v, G).reshape(-1, G.shape[-1])  # (b T, d_out)
                 if is_w:
-                    r = sum(torch.einsum("no,onti,ntj->ij", v, c.g, c.h) for c in gcalls)
+                    H = torch.cat([c.h for c in gcalls], dim=1).reshape(-1, gcalls[0].h.shape[-1])  # (b T, d_in)
+                    r = (Gv.T @ H).reshape(-1)
                 else:
-                    r = sum(torch.einsum("no,onti->i", v, c.g) for c in gcalls)
-                r = r.reshape(-1).double()
+                    r = Gv.sum(0)
             else:
                 r = torch.zeros_like(a)
             rr = float(r @ r)
@@ -1161,28 +1164,53 @@ class NTKOperator:
         return Y
 
     def _structured_matmat(self, V, k):
-        """Sum over layers of J_l (J_l^T V) with J_l^T V = sum_n v_n (x) G_n^T H'_n."""
+        """Sum over layers of J_l (J_l^T V), where J_l^T v = sum_o G_o^T diag(v_o) H' (a d_out x d_in' matrix)
+        and (J_l M)_(n, o) = sum_t g_(n,t,o)^T M h'_(n,t): two matrix products per layer, output and vector."""
         trace = self.outputs == "trace"
+        O = self.O
+        chunks = self._cache
+
+        def rows(Vs, T):  # (b, k) or (b, O, k) -> per-row weights for rows (n, t)
+            return Vs if T == 1 else Vs.repeat_interleave(T, dim=0)
+
         M = None
-        chunks = list(self._chunks(k)) if self._cache is not None else None
         for s, (factors, _) in (chunks or self._chunks(k)):
             Vs = V[s]
             part = []
             for G, H in factors:  # G (O, b, T, d_out), H (b, T, d_in')
-                if trace:  # M[k, o] = sum_n v_nk G_no^T H_n
-                    part.append(torch.einsum("nk,ontd,nte->kode", Vs, G, H))
-                else:
-                    part.append(torch.einsum("nok,ontd,nte->kde", Vs, G, H))
+                b, T = H.shape[0], H.shape[1]
+                Hr = H.reshape(b * T, -1)  # (b T, d_in')
+                Mk = None
+                for o in range(O):
+                    Go = G[o].reshape(b * T, -1)  # (b T, d_out)
+                    w = rows(Vs if trace else Vs[:, o], T)  # (b T, k)
+                    A = w.T.unsqueeze(2) * Go.unsqueeze(0)  # (k, b T, d_out)
+                    Mo = torch.matmul(A.transpose(1, 2), Hr)  # (k, d_out, d_in')
+                    if trace:
+                        part.append(Mo)
+                    else:
+                        Mk = Mo if Mk is None else Mk + Mo
+                if not trace:
+                    part.append(Mk)
             M = part if M is None else [m + p for m, p in zip(M, part)]
         Y = torch.zeros(V.shape, dtype=V.dtype, device=V.device)
         for s, (factors, _) in (chunks or self._chunks(k)):
-            for (G, H), Ml in zip(factors, M):
-                if trace:  # y_nk = sum_o,t g_nto^T M[k, o] h'_nt
-                    GM = torch.einsum("ontd,kode->konte", G, Ml)  # (k, O, b, T, d_in')
-                    Y[s] += torch.einsum("konte,nte->nk", GM, H)
-                else:
-                    GM = torch.einsum("ontd,kde->konte", G, Ml)
-                    Y[s] += torch.einsum("konte,nte->nok", GM, H)
+            Ms = iter(M)
+            for G, H in factors:
+                b, T = H.shape[0], H.shape[1]
+                Hr = H.reshape(b * T, -1)
+                Mk = None if trace else next(Ms)
+                for o in range(O):
+                    Mo = next(Ms) if trace else Mk  # (k, d_out, d_in')
+                    Go = G[o].reshape(b * T, -1)
+                    GM = torch.matmul(Go.unsqueeze(0), Mo)  # (k, b T, d_in')
+                    r = (GM * Hr.unsqueeze(0)).sum(-1)  # (k, b T)
+                    if T > 1:
+                        r = r.reshape(k, b, T).sum(-1)
+                    if trace:
+                        Y[s] += r.T
+                    else:
+                        Y[s, o] += r.T
         return Y
 
     def _ntvp_matmat(self, V, k, names):

@@ -1,0 +1,389 @@
+"""How fast is ``ntkbook.ntk``? The benchmark behind the appendix "Computing NTKs fast".
+
+``ntk_benchmark(profile)`` times every NTK method of :mod:`ntkbook.ntk` on the two networks of
+the issue, a 3-hidden-layer width-512 ReLU MLP and the book's ECRN (width 256, depth 8), both
+with 16 inputs, one output and NTK parameterization, and returns one row per measurement:
+seconds, peak memory, speed-up over the torch.func Jacobian contraction measured in the same
+run, and the achieved GFLOP/s of the Gram products against this machine's matmul rate
+(:func:`matmul_rate`). The "full" profile adds the large-N tasks: the N = 10,000 NTK of the
+ECRN, top-10 eigenvalues of a formed N = 10,000 NTK by Lanczos against a full ``eigvalsh``,
+and the matrix-free top-10 eigenvalues of the ECRN at N = 50,000. The "ci" profile is the
+same table at small N and runs in under a minute.
+
+Peak memory is measured honestly: with ``isolate=True`` (the default for "full") each
+measurement runs in a fresh Python process and reports that process's peak resident set size
+(``resource.getrusage``, so it includes the interpreter and torch, about 0.3-0.5 GB); with
+``isolate=False`` a thread samples the resident set size every few milliseconds and the
+increase over the value before the measurement is reported. On a GPU it is
+``torch.cuda.max_memory_allocated``.
+
+Example::
+
+    >>> from ntkbook.benchmark import ntk_benchmark, benchmark_targets
+    >>> table = ntk_benchmark("ci")                     # one row per (model, N, task, method)
+    >>> benchmark_targets(table)                        # the issue's targets, met or not
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+__all__ = ["matmul_rate", "bench_model", "ntk_benchmark", "benchmark_targets", "PROFILES"]
+
+#: What each profile measures. ``sizes``: N of the method comparison; ``time_limit``: a method
+#: whose time, extrapolated as N^2 from the previous size, exceeds this many seconds is skipped
+#: (and the table says so); the ``*_n`` entries are the sizes of the large-N tasks (None: skipped).
+PROFILES = {
+    "ci": dict(sizes=(64, 256), time_limit=10.0, ntk_n=1500, eig_n=1000, free_n=1500, isolate=False),
+    "full": dict(sizes=(256, 1024, 4096), time_limit=150.0, ntk_n=10_000, eig_n=10_000, free_n=50_000, isolate=True),
+}
+METHODS = ("jacobian", "ntvp", "structured", "auto")
+
+
+# ----------------------------------------------------------------------------- measurement helpers
+
+
+def matmul_rate(n: int = 2048, *, dtype=torch.float32, device="cpu", repeats: int = 5) -> float:
+    """This machine's matrix-product rate in GFLOP/s: the best of ``repeats`` (n, n) @ (n, n) products."""
+    device = torch.device(device)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(n, n, generator=g, dtype=dtype).to(device)
+    b = torch.randn(n, n, generator=g, dtype=dtype).to(device)
+    best = math.inf
+    for _ in range(repeats + 1):  # the first product warms up the library
+        _sync(device)
+        t = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rss():
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+    except Exception:  # pragma: no cover
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _PeakRSS:
+    """Samples the resident set size in a thread; ``peak`` is the largest increase seen (bytes)."""
+
+    def __init__(self, interval=0.002):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def __enter__(self):
+        self.base = _rss()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss() - self.base)
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, _rss() - self.base)
+
+
+# ----------------------------------------------------------------------------- the two networks
+
+
+class _NTKDense(nn.Linear):
+    """y = (1 / sqrt(fan_in)) W x + b with W, b ~ N(0, 1): a dense layer in NTK parameterization."""
+
+    def __init__(self, fan_in, fan_out, generator):
+        super().__init__(fan_in, fan_out)
+        with torch.no_grad():
+            self.weight.copy_(torch.randn(fan_out, fan_in, generator=generator))
+            self.bias.copy_(torch.randn(fan_out, generator=generator))
+
+    def forward(self, x):
+        return nn.functional.linear(x, self.weight / math.sqrt(self.in_features), self.bias)
+
+
+def bench_model(name: str, seed: int = 0) -> nn.Module:
+    """The benchmark's networks: ``"mlp"`` (16 -> 3 x 512 ReLU -> 1, NTK parameterization) and ``"ecrn"``
+    (``ntkbook.models.ECRN(16, 1, width=256, depth=8)``). The MLP is ``ntkbook.models.MLP`` when that
+    module imports, else an equivalent stack of ``nn.Linear`` layers; the ECRN needs ntkbook.models."""
+    if name == "mlp":
+        try:
+            from ntkbook.models import MLP
+
+            return MLP(16, 1, width=512, depth=3, activation="relu", parameterization="ntk", seed=seed)
+        except ImportError:
+            g = torch.Generator().manual_seed(seed)
+            layers, d = [], 16
+            for _ in range(3):
+                layers += [_NTKDense(d, 512, g), nn.ReLU()]
+                d = 512
+            return nn.Sequential(*layers, _NTKDense(512, 1, g))
+    if name == "ecrn":
+        from ntkbook.models import ECRN
+
+        return ECRN(16, 1, width=256, depth=8, seed=seed)
+    raise ValueError(f"The 'name' parameter of bench_model must be 'mlp' or 'ecrn'. Got {name!r} instead.")
+
+
+def _inputs(n, seed, device):
+    g = torch.Generator().manual_seed(seed + 1)
+    return torch.randn(n, 16, generator=g).to(device)
+
+
+# ----------------------------------------------------------------------------- one measurement
+
+
+def _run_case(spec: dict) -> dict:
+    """Run one measurement in this process: spec has task, model, n, method, seed, device."""
+    from ntkbook.ntk import empirical_ntk, ntk_eigenvalues, ntk_spectrum
+
+    device = torch.device(spec.get("device", "cpu"))
+    model = bench_model(spec["model"], spec.get("seed", 0)).to(device)
+    x = _inputs(spec["n"], spec.get("seed", 0), device)
+    task = spec["task"]
+    out: dict = {}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    with _PeakRSS() as mem:
+        _sync(device)
+        t0 = time.perf_counter()
+        if task == "ntk":
+            stats: dict = {}
+            if spec["method"] in ("structured", "auto"):  # the machine's rate now, next to the Gram products
+                out["matmul_GFLOPs"] = matmul_rate(device=device)
+                _sync(device)
+                t0 = time.perf_counter()
+            theta = empirical_ntk(model, x, method=spec["method"], stats=stats, out_device="cpu")
+            _sync(device)
+            out.update(method_used=stats["method"], gram_flops=stats["gram_flops"], gram_seconds=stats["gram_seconds"],
+                       block_size=stats["block_size"])
+            del theta
+        elif task == "eig_formed":
+            theta = empirical_ntk(model, x, out_device="cpu")
+            t_form = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            top = ntk_spectrum(theta, 10, solver="lanczos")
+            t_lanczos = time.perf_counter() - t1
+            t1 = time.perf_counter()
+            full = torch.linalg.eigvalsh(theta)
+            t_eigvalsh = time.perf_counter() - t1
+            ref = full.flip(0)[:10]
+            out.update(t_form=t_form, t_lanczos=t_lanczos, t_eigvalsh=t_eigvalsh,
+                       max_rel_diff=float(((top - ref).abs() / ref.abs()).max()), top1=float(top[0]))
+        elif task == "eig_free":
+            top = ntk_eigenvalues(model, x, k=10, matrix_free=True)
+            out.update(top1=float(top[0]), top10=float(top[-1]))
+        else:
+            raise ValueError(f"unknown task {task!r}")
+        _sync(device)
+        out["seconds"] = time.perf_counter() - t0
+    out["peak_bytes"] = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else mem.peak
+    out["peak_kind"] = "cuda_max_allocated" if device.type == "cuda" else "rss_increase"
+    return out
+
+
+def _child():  # entry point of an isolated measurement: spec as JSON on stdin, result as JSON on stdout
+    spec = json.loads(sys.stdin.read())
+    out = _run_case(spec)
+    if torch.device(spec.get("device", "cpu")).type == "cpu":
+        out["peak_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        out["peak_kind"] = "process_max_rss"
+    print("RESULT " + json.dumps(out))
+
+
+def _measure(spec, isolate, timeout=3600):
+    if not isolate:
+        return _run_case(spec)
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.run([sys.executable, "-c", "from ntkbook.benchmark import _child; _child()"],
+                          input=json.dumps(spec), capture_output=True, text=True, timeout=timeout, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark case {spec} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def ntk_benchmark(
+    profile: str = "ci",
+    *,
+    sizes=None,
+    models=("mlp", "ecrn"),
+    methods=METHODS,
+    large=True,
+    isolate=None,
+    time_limit=None,
+    device="cpu",
+    seed: int = 0,
+    verbose: bool = False,
+) -> pd.DataFrame:
+    """Time the NTK methods and the large-N tasks; one row per measurement.
+
+    Parameters
+    ----------
+    profile : {"ci", "full"}
+        Defaults for the other arguments (see :data:`PROFILES`); "ci" runs in under a minute.
+    sizes : sequence of int, optional
+        N of the method comparison (default from the profile).
+    models : sequence of {"mlp", "ecrn"}
+        The networks; "ecrn" is skipped with a note when ``ntkbook.models`` does not import.
+    methods : sequence of method names
+        The NTK methods compared ("jacobian" is always measured first, as the reference).
+    large : bool
+        Also run the large-N tasks of the profile (N=10,000 NTK, eigenvalues, matrix-free).
+    isolate : bool, optional
+        Run each measurement in a fresh process (honest peak memory); default from the profile.
+    time_limit : float, optional
+        Skip a method whose N^2-extrapolated time exceeds this many seconds (default from the profile).
+    device : str
+        Where to compute ("cpu" or "cuda"); the result always streams to CPU memory.
+
+    Returns
+    -------
+    DataFrame with columns model, task, N, method, seconds, peak_MB, speedup_vs_jacobian,
+    gram_GFLOPs, matmul_GFLOPs, gram_pct_of_matmul, note; ``df.attrs`` holds the matmul rate,
+    the profile and the torch thread count.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"The 'profile' parameter of ntk_benchmark must be one of {sorted(PROFILES)}. Got {profile!r} instead.")
+    prof = PROFILES[profile]
+    sizes = tuple(prof["sizes"] if sizes is None else sizes)
+    isolate = prof["isolate"] if isolate is None else bool(isolate)
+    time_limit = prof["time_limit"] if time_limit is None else float(time_limit)
+    methods = ["jacobian"] + [m for m in methods if m != "jacobian"]
+    rate = matmul_rate(device=device)
+    rows = []
+
+    def log(msg):
+        if verbose:
+            print(msg, flush=True)
+
+    def row(**kw):
+        base = dict(model="", task="ntk", N=0, method="", seconds=np.nan, peak_MB=np.nan, speedup_vs_jacobian=np.nan,
+                    gram_GFLOPs=np.nan, matmul_GFLOPs=rate, gram_pct_of_matmul=np.nan, note="")
+        base.update(kw)
+        rows.append(base)
+        log(f"{base['model']:5s} {base['task']:10s} N={base['N']:6d} {base['method']:10s} "
+            f"{base['seconds']:9.3f}s {base['peak_MB']:9.1f}MB  {base['note']}")
+
+    def mb(res):
+        return res["peak_bytes"] / 2**20
+
+    for name in models:
+        try:
+            bench_model(name, seed)
+        except ImportError:
+            row(model=name, note="skipped: ntkbook.models is not available")
+            continue
+        last: dict[str, tuple[int, float]] = {}
+        for n in sizes:
+            t_jac = np.nan
+            for m in methods:
+                if m in last and m in ("jacobian", "ntvp"):  # the methods whose time grows as N^2 P
+                    n0, t0 = last[m]
+                    est = t0 * (n / n0) ** 2
+                    if est > time_limit:
+                        row(model=name, N=n, method=m, note=f"skipped: estimated {est:.0f} s > {time_limit:.0f} s")
+                        last[m] = (n, est)
+                        continue
+                res = _measure(dict(task="ntk", model=name, n=n, method=m, seed=seed, device=device), isolate)
+                last[m] = (n, res["seconds"])
+                if m == "jacobian":
+                    t_jac = res["seconds"]
+                gflops = res["gram_flops"] / res["gram_seconds"] / 1e9 if res["gram_seconds"] > 0 else np.nan
+                note = f"auto chose {res['method_used']}" if m == "auto" else ""
+                r_now = res.get("matmul_GFLOPs", rate)
+                row(model=name, N=n, method=m, seconds=res["seconds"], peak_MB=mb(res),
+                    speedup_vs_jacobian=t_jac / res["seconds"], gram_GFLOPs=gflops, matmul_GFLOPs=r_now,
+                    gram_pct_of_matmul=100 * gflops / r_now, note=note)
+    if large and "ecrn" in models and not any(r["note"].startswith("skipped: ntkbook.models") for r in rows):
+        n = prof["ntk_n"]
+        res = _measure(dict(task="ntk", model="ecrn", n=n, method="auto", seed=seed, device=device), isolate)
+        gflops = res["gram_flops"] / res["gram_seconds"] / 1e9 if res["gram_seconds"] > 0 else np.nan
+        r_now = res.get("matmul_GFLOPs", rate)
+        row(model="ecrn", task="ntk_large", N=n, method="auto", seconds=res["seconds"], peak_MB=mb(res), gram_GFLOPs=gflops,
+            matmul_GFLOPs=r_now, gram_pct_of_matmul=100 * gflops / r_now,
+            note=f"auto chose {res['method_used']}; block {res['block_size']}")
+        n = prof["eig_n"]
+        res = _measure(dict(task="eig_formed", model="ecrn", n=n, seed=seed, device=device), isolate)
+        row(model="ecrn", task="eig_top10", N=n, method="lanczos", seconds=res["t_lanczos"],
+            speedup_vs_jacobian=np.nan,
+            note=f"eigsh on formed Theta; {res['t_eigvalsh'] / res['t_lanczos']:.1f}x faster than eigvalsh; "
+                 f"max rel diff {res['max_rel_diff']:.1e}")
+        row(model="ecrn", task="eig_all", N=n, method="eigvalsh", seconds=res["t_eigvalsh"], peak_MB=mb(res),
+            note=f"full spectrum; forming Theta took {res['t_form']:.1f} s; peak is for the whole task")
+        n = prof["free_n"]
+        res = _measure(dict(task="eig_free", model="ecrn", n=n, seed=seed, device=device), isolate)
+        row(model="ecrn", task="eig_free", N=n, method="operator", seconds=res["seconds"], peak_MB=mb(res),
+            note=f"matrix-free Lanczos top-10; Theta would take {n * n * 4 / 1e9:.1f} GB")
+    df = pd.DataFrame(rows)
+    df.attrs.update(matmul_GFLOPs=rate, profile=profile, threads=torch.get_num_threads(), device=str(device),
+                    peak_memory=("process peak RSS (fresh process per row)" if isolate and device == "cpu"
+                                 else "increase of RSS over its value at the start of the row, in one process "
+                                      "(memory freed by earlier rows and reused is not counted)" if device == "cpu"
+                                 else "torch.cuda.max_memory_allocated"))
+    return df
+
+
+def benchmark_targets(df: pd.DataFrame) -> pd.DataFrame:
+    """The issue's targets evaluated on a benchmark table: target, value, threshold, met."""
+    out = []
+
+    def pick(**kw):
+        sel = df
+        for k, v in kw.items():
+            sel = sel[sel[k] == v]
+        return sel
+
+    mlp = pick(model="mlp", task="ntk", method="auto")
+    n_mlp = 1024 if (mlp["N"] == 1024).any() else (mlp["N"].max() if len(mlp) else None)
+    if n_mlp is not None:
+        v = float(pick(model="mlp", task="ntk", method="auto", N=n_mlp)["speedup_vs_jacobian"].iloc[0])
+        out.append((f"auto vs torch.func Jacobian, MLP N={n_mlp}", v, ">= 50x", v >= 50))
+    gram = df[(df["task"] == "ntk") & (df["method"] == "structured")].dropna(subset=["gram_pct_of_matmul"])
+    if len(gram):
+        nmax = gram["N"].max()
+        v = float(gram[gram["N"] == nmax]["gram_pct_of_matmul"].min())
+        out.append((f"Gram products, % of matmul rate, N={nmax}", v, ">= 40 %", v >= 40))
+    big = pick(model="ecrn", task="ntk_large")
+    if len(big):
+        v = float(big["peak_MB"].iloc[0]) / 1024
+        out.append((f"ECRN NTK N={int(big['N'].iloc[0])}, peak memory (GB)", v, "< 4 GB", v < 4))
+    eig = pick(task="eig_top10")
+    if len(eig):
+        note = eig["note"].iloc[0]
+        v = float(note.split("; ")[1].split("x")[0])
+        out.append((f"Lanczos top-10 vs eigvalsh, N={int(eig['N'].iloc[0])}", v, ">= 5x", v >= 5))
+    free = pick(task="eig_free")
+    if len(free):
+        v = float(free["peak_MB"].iloc[0]) / 1024
+        out.append((f"matrix-free top-10 ECRN N={int(free['N'].iloc[0])}, peak memory (GB)", v, "< 3 GB", v < 3))
+        s = float(free["seconds"].iloc[0])
+        out.append((f"matrix-free top-10 ECRN N={int(free['N'].iloc[0])}, minutes", s / 60, "minutes, not hours", s < 3600))
+    return pd.DataFrame(out, columns=["target", "value", "threshold", "met"])

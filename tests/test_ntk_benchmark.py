@@ -1,0 +1,41 @@
+"""Specification of ntkbook.benchmark: the table's shape and honesty, not its timings."""
+
+import math
+
+import pytest
+
+from ntkbook.benchmark import benchmark_targets, matmul_rate, ntk_benchmark
+
+
+def test_matmul_rate_is_a_positive_gflops_number():
+    rate = matmul_rate(n=256, repeats=2)
+    assert math.isfinite(rate) and rate > 0
+
+
+@pytest.mark.slow
+def test_benchmark_table_has_one_row_per_method_and_a_jacobian_reference():
+    df = ntk_benchmark("ci", sizes=(16,), models=("mlp",), large=False)
+    assert list(df["method"]) == ["jacobian", "ntvp", "structured", "auto"]
+    assert df.loc[df["method"] == "jacobian", "speedup_vs_jacobian"].iloc[0] == 1.0
+    assert (df["seconds"] > 0).all() and (df["peak_MB"] >= 0).all()
+    assert df.loc[df["method"] == "structured", "gram_GFLOPs"].iloc[0] > 0
+    assert "auto chose" in df.loc[df["method"] == "auto", "note"].iloc[0]
+
+
+@pytest.mark.slow
+def test_methods_over_the_time_limit_are_skipped_and_the_table_says_so():
+    df = ntk_benchmark("ci", sizes=(8, 4096), models=("mlp",), methods=("jacobian",), large=False, time_limit=1e-9)
+    skipped = df[df["N"] == 4096]
+    assert skipped["seconds"].isna().all() and skipped["note"].str.startswith("skipped: estimated").all()
+
+
+@pytest.mark.slow
+def test_targets_are_evaluated_from_the_table():
+    df = ntk_benchmark("ci", sizes=(16,), models=("mlp",), large=False)
+    t = benchmark_targets(df)
+    assert "auto vs torch.func Jacobian, MLP N=16" in set(t["target"])
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="'profile'"):
+        ntk_benchmark("huge")
