@@ -1,0 +1,186 @@
+"""Figures of the ablation chapters of part II: stochastic depth, B-scale, width.
+
+Every function takes the data a chapter computed (a pandas table from
+:mod:`ntkbook.ablations`) and an ``ax``, draws means with 95 % t intervals across seeds, and
+never drops a non-finite value silently: diverged or failed points are drawn as red crosses
+on the axis and counted in the legend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ntkbook.ablations import t_interval
+
+__all__ = [
+    "plot_mean_band",
+    "plot_expected_ntk_gaps",
+    "plot_kernel_change_by_mask",
+    "plot_paired_errors",
+    "plot_bscale_errors",
+    "plot_bscale_rank",
+    "plot_width_trajectories",
+    "plot_width_loglog",
+]
+
+
+def _summary(table: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    rows = []
+    for key, g in table.groupby(x, sort=True):
+        values = g[y].to_numpy(float)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            mean, low, high = t_interval(finite)
+        else:
+            mean = low = high = math.nan
+        rows.append({x: key, "mean": mean, "low": low, "high": high, "n": finite.size,
+                     "n_bad": int(values.size - finite.size)})
+    return pd.DataFrame(rows)
+
+
+def plot_mean_band(table: pd.DataFrame, x: str, y: str, *, ax=None, label=None, marker="o", **kwargs):
+    """Mean of ``y`` across the rows sharing each ``x`` with its 95 % t interval as a band.
+
+    Points where some rows are not finite (diverged runs) get a red cross at the bottom of
+    the axis and the count in the label, so they are shown, not hidden.
+    """
+    if ax is None:
+        ax = plt.gca()
+    for col in (x, y):
+        if col not in table.columns:
+            raise ValueError(f"The 'table' parameter of plot_mean_band must have a column {col!r}. Got columns {list(table.columns)}.")
+    s = _summary(table, x, y)
+    bad = int(s["n_bad"].sum())
+    text = label or y
+    if bad:
+        text += f" ({bad} non-finite runs, marked x)"
+    (line,) = ax.plot(s[x], s["mean"], marker=marker, label=text, **kwargs)
+    ok = np.isfinite(s["low"].to_numpy(float))
+    if ok.any():
+        ax.fill_between(s[x][ok], s["low"][ok], s["high"][ok], color=line.get_color(), alpha=0.2, linewidth=0)
+    if bad:
+        xs = s[x][s["n_bad"] > 0]
+        ax.plot(xs, np.zeros(len(xs)), "x", color="red", markersize=9, transform=ax.get_xaxis_transform(), clip_on=False)
+    return ax
+
+
+def plot_expected_ntk_gaps(table: pd.DataFrame, *, ax_bias, ax_z):
+    """Left: relative distance of the weighted formula and of the eval-mode kernel from the
+    exact expected NTK against p, with the Monte Carlo relative standard error. Right: the
+    distance from the Monte Carlo mean in units of its standard error (z), with z = 1 (what
+    the exact mean gives) and the claim's threshold z = 2."""
+    plot_mean_band(table, "p", "formula_bias", ax=ax_bias, label="(1 - p) weighted formula (Eq. 17, reconstr.)")
+    plot_mean_band(table, "p", "eval_bias", ax=ax_bias, label="eval-mode kernel, (1 - p)^2", marker="s")
+    plot_mean_band(table, "p", "formula_relative_stderr", ax=ax_bias, label="Monte Carlo standard error", marker="^", linestyle="--")
+    ax_bias.set_yscale("log")
+    ax_bias.set_xlabel("drop probability p")
+    ax_bias.set_ylabel("relative distance from exact E[Theta]")
+    ax_bias.legend(fontsize=8)
+    plot_mean_band(table, "p", "formula_z", ax=ax_z, label="formula")
+    plot_mean_band(table, "p", "eval_z", ax=ax_z, label="eval-mode kernel", marker="s")
+    plot_mean_band(table, "p", "exact_z", ax=ax_z, label="exact mean (calibration)", marker="^", linestyle="--")
+    ax_z.axhline(1.0, color="0.5", linewidth=1)
+    ax_z.axhline(2.0, color="0.3", linewidth=1, linestyle=":", label="threshold z = 2")
+    ax_z.set_xlabel("drop probability p")
+    ax_z.set_ylabel("z = ||MC mean - ref|| / ||std. error||")
+    ax_z.legend(fontsize=8)
+
+
+def plot_kernel_change_by_mask(table: pd.DataFrame, *, ax_mean, ax_std):
+    """Left: relative NTK change over training, mean across mask draws with the min-max band,
+    one line per p. Right: its standard deviation across mask draws."""
+    for p, g in table.groupby("p", sort=True):
+        stats = g.groupby("epoch")["kernel_change"].agg(["mean", "min", "max", "std"]).reset_index()
+        (line,) = ax_mean.plot(stats["epoch"], stats["mean"], marker="o", markersize=3, label=f"p = {p:g}")
+        ax_mean.fill_between(stats["epoch"], stats["min"], stats["max"], color=line.get_color(), alpha=0.2, linewidth=0)
+        ax_std.plot(stats["epoch"], stats["std"].fillna(0.0), marker="o", markersize=3, color=line.get_color(), label=f"p = {p:g}")
+    ax_mean.set_xlabel("epoch")
+    ax_mean.set_ylabel("||Theta_t - Theta_0||_F / ||Theta_0||_F")
+    ax_mean.legend(fontsize=8)
+    ax_std.set_xlabel("epoch")
+    ax_std.set_ylabel("std across mask draws")
+    ax_std.legend(fontsize=8)
+
+
+def plot_paired_errors(diffs: pd.DataFrame, *, ax=None, labels=("with", "without")):
+    """Test error per seed for two variants, the pairs joined by a line (``diffs`` has columns
+    seed, a, b as in :class:`ntkbook.experiments.PairedComparison`)."""
+    if ax is None:
+        ax = plt.gca()
+    for _, row in diffs.iterrows():
+        ax.plot([0, 1], [row["b"], row["a"]], color="0.6", marker="o")
+    ax.set_xticks([0, 1], [labels[1], labels[0]])
+    ax.set_xlim(-0.4, 1.4)
+    ax.set_ylabel("test MSE")
+    return ax
+
+
+def plot_bscale_errors(table: pd.DataFrame, *, ax=None):
+    """Train and test MSE against the Fourier scale sigma (log-log), mean and 95 % interval
+    across seeds; failed runs are crosses on the axis."""
+    if ax is None:
+        ax = plt.gca()
+    plot_mean_band(table, "fourier_scale", "train_mse", ax=ax, label="train MSE")
+    plot_mean_band(table, "fourier_scale", "test_mse", ax=ax, label="test MSE", marker="s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("Fourier scale sigma")
+    ax.set_ylabel("MSE")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_bscale_rank(table: pd.DataFrame, *, ax=None, n_train=None):
+    """Effective rank of the NTK at initialization against sigma, with the number of training
+    points (the largest possible rank) as a dotted line."""
+    if ax is None:
+        ax = plt.gca()
+    plot_mean_band(table, "fourier_scale", "effective_rank", ax=ax, label="effective rank of Theta_0")
+    if n_train is not None:
+        ax.axhline(n_train, color="0.3", linestyle=":", linewidth=1, label=f"N = {n_train}")
+    ax.set_xscale("log")
+    ax.set_xlabel("Fourier scale sigma")
+    ax.set_ylabel("effective rank")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_width_trajectories(table: pd.DataFrame, *, ax=None):
+    """Relative NTK change over training, one line per width (mean across seeds, 95 % band)."""
+    if ax is None:
+        ax = plt.gca()
+    for width, g in table.groupby("width", sort=True):
+        plot_mean_band(g, "epoch", "kernel_change", ax=ax, label=f"width {width}", markersize=3)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("||Theta_t - Theta_0||_F / ||Theta_0||_F")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_width_loglog(final: pd.DataFrame, slope: float, intercept: float, *, ax=None):
+    """Final relative NTK change against width on log-log axes: every seed as a dot, the
+    mean fit exp(intercept) width^slope, and the width^(-1/2) reference through the fit's
+    value at the smallest width."""
+    if ax is None:
+        ax = plt.gca()
+    bad = final[~np.isfinite(final["kernel_change"].to_numpy(float)) | (final["kernel_change"] <= 0)]
+    good = final.drop(bad.index)
+    ax.plot(good["width"], good["kernel_change"], "o", alpha=0.5, label="one seed")
+    if len(bad):
+        ax.plot(bad["width"], np.zeros(len(bad)), "x", color="red", transform=ax.get_xaxis_transform(),
+                clip_on=False, label=f"{len(bad)} non-finite runs")
+    w = np.geomspace(final["width"].min(), final["width"].max(), 50)
+    fit = np.exp(intercept) * w**slope
+    ax.plot(w, fit, "-", label=f"fit: slope {slope:.2f}")
+    ax.plot(w, fit[0] * (w / w[0]) ** -0.5, ":", color="0.3", label="slope -1/2 (theory)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("width n")
+    ax.set_ylabel("final relative NTK change")
+    ax.legend(fontsize=8)
+    return ax
