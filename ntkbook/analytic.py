@@ -285,14 +285,23 @@ def mlp_kernels(x1, x2=None, *, depth, activation="relu", w_std=1.0, b_std=0.1, 
 # ----------------------------------------------------------------------------- ECRN
 def ecrn_kernels(x1, x2=None, *, depth, alpha="1/sqrt(L)", drop_prob="linear:0.1",
                  activation="tanh", fourier_scale=1.0, n_fourier=64, B=None, w_std=1.0,
-                 b_std=0.1, depth_mask=None, method="auto", n_quad=DEFAULT_N_QUAD):
-    """Infinite-width (NNGP, NTK) of :class:`ntkbook.models.ECRN` in eval mode (NTK param.).
+                 b_std=0.1, depth_mask=None, stochastic_depth="eval", method="auto",
+                 n_quad=DEFAULT_N_QUAD):
+    """Infinite-width (NNGP, NTK) of :class:`ntkbook.models.ECRN` in NTK parameterization.
 
-    The eval-mode network replaces m_l by its expectation 1 - p_l, so it is deterministic and
-    its kernel is the one below with c_l = alpha_l (1 - p_l) (pass ``depth_mask`` to get the
-    kernel of one fixed 0/1 mask, c_l = alpha_l m_l). This is the (1 - p_l) factor of the
-    paper's Eq. (17) (reconstruction); note that E_m[Theta_m] over random masks differs: it
-    weights the branch by E[m_l^2] = 1 - p_l instead of (1 - p_l)^2.
+    Block l enters the recursion below through a linear coefficient c_l and a quadratic one
+    d_l, set by ``stochastic_depth`` (the paper's Eq. (17) is not public; both readings of its
+    (1 - p_l) factor are reconstructions):
+
+    - ``"eval"`` (default): the eval-mode network, m_l replaced by its expectation 1 - p_l.
+      It is deterministic and this is exactly its limit: c_l = alpha_l (1 - p_l),
+      d_l = c_l^2, so block l's increment is weighted by (1 - p_l)^2.
+    - ``"expected"``: the mask average of the recursion, E[m_l] = E[m_l^2] = 1 - p_l:
+      c_l = alpha_l (1 - p_l), d_l = alpha_l^2 (1 - p_l), each increment weighted by (1 - p_l).
+      It neglects that the Gaussian expectations of block l depend on the earlier masks, so it
+      approximates (does not equal) E_m[Theta_m].
+    - ``depth_mask`` given (overrides both): the network with that fixed 0/1 mask,
+      c_l = alpha_l m_l, d_l = c_l^2.
 
     Per-coordinate second moments K_l = lim h_l.h_l' / n, means mu_l = E[h_l^i] and NTK
     Theta_l of h_l^i (g_l = w_std W_l h_l / sqrt(n) + b_std b_l is independent of h_l^i in the
@@ -300,9 +309,9 @@ def ecrn_kernels(x1, x2=None, *, depth, alpha="1/sqrt(L)", drop_prob="linear:0.1
 
         K_0     = Theta_0 = w_std^2 k_in(x, x') + b_std^2,      mu_0 = 0
         Sigma_l = w_std^2 K_l + b_std^2                          (covariance of g_l)
-        K_{l+1} = K_l + c_l (mu_l(x) nu_l(x') + nu_l(x) mu_l(x')) + c_l^2 E[act(u) act(v)]
+        K_{l+1} = K_l + c_l (mu_l(x) nu_l(x') + nu_l(x) mu_l(x')) + d_l E[act(u) act(v)]
         mu_{l+1} = mu_l + c_l nu_l,      nu_l(x) = E[act(u)], u ~ N(0, Sigma_l(x, x))
-        Theta_{l+1} = Theta_l + c_l^2 E[act'(u) act'(v)] (Sigma_l + w_std^2 Theta_l)
+        Theta_{l+1} = Theta_l + d_l E[act'(u) act'(v)] (Sigma_l + w_std^2 Theta_l)
         nngp = w_std^2 K_L + b_std^2,    ntk = nngp + w_std^2 Theta_L
 
     (nu = 0 for the odd tanh and erf.) The input kernel k_in is x.x'/d when n_fourier = 0,
@@ -317,6 +326,7 @@ def ecrn_kernels(x1, x2=None, *, depth, alpha="1/sqrt(L)", drop_prob="linear:0.1
         As in :class:`ntkbook.models.ECRN`.
     B : torch.Tensor, shape (n_fourier, d), optional; a fixed frequency matrix
     depth_mask : sequence of ``depth`` values in {0, 1}, optional
+    stochastic_depth : {"eval", "expected"}, default="eval"
     method, n_quad : see :func:`gaussian_expectations`
 
     Returns
@@ -332,17 +342,21 @@ def ecrn_kernels(x1, x2=None, *, depth, alpha="1/sqrt(L)", drop_prob="linear:0.1
     n_fourier = check_int(n_fourier, "n_fourier", owner, low=0)
     w2 = check_float(w_std, "w_std", owner) ** 2
     b2 = check_float(b_std, "b_std", owner) ** 2
+    check_option(stochastic_depth, "stochastic_depth", owner, ("eval", "expected"))
     check_option(method, "method", owner, METHODS)
     n_quad = check_int(n_quad, "n_quad", owner)
     x2_given = x2 is not None
     x1, x2 = _pair(x1, x2, owner)
-    if depth_mask is None:
-        mult = [1.0 - p for p in drops]
-    else:
-        mult = [float(v) for v in torch.as_tensor(depth_mask).reshape(-1).tolist()]
-        if len(mult) != depth or any(v not in (0.0, 1.0) for v in mult):
+    if depth_mask is not None:
+        mask = [float(v) for v in torch.as_tensor(depth_mask).reshape(-1).tolist()]
+        if len(mask) != depth or any(v not in (0.0, 1.0) for v in mask):
             raise ValueError(f"The 'depth_mask' parameter of {owner} must hold depth={depth} "
                              f"values in {{0, 1}}. Got {depth_mask!r} instead.")
+        coefs = [(a * m, (a * m) ** 2) for a, m in zip(alphas, mask)]
+    elif stochastic_depth == "eval":
+        coefs = [(a * (1 - p), (a * (1 - p)) ** 2) for a, p in zip(alphas, drops)]
+    else:
+        coefs = [(a * (1 - p), a**2 * (1 - p)) for a, p in zip(alphas, drops)]
 
     if n_fourier == 0:
         k_in = linear_kernel(x1, x2)
@@ -358,19 +372,18 @@ def ecrn_kernels(x1, x2=None, *, depth, alpha="1/sqrt(L)", drop_prob="linear:0.1
     ntk = k
     mu1, mu2 = torch.zeros_like(q), torch.zeros_like(r)  # (N1, 1), (1, N2)
     opts = dict(method=method, n_quad=n_quad)
-    for a, m in zip(alphas, mult):
-        c = a * m
-        if c == 0.0:
+    for c, d in coefs:  # linear and quadratic block coefficients c_l, d_l
+        if c == 0.0 and d == 0.0:
             continue
         s, sq, sr = w2 * k + b2, w2 * q + b2, w2 * r + b2  # Sigma_l
         e, de = gaussian_expectations(activation, sq, sr, s, **opts)
         eq = gaussian_expectations(activation, sq, sq, sq, **opts)[0]
         er = gaussian_expectations(activation, sr, sr, sr, **opts)[0]
         nu1, nu2 = gaussian_mean(activation, sq, **opts), gaussian_mean(activation, sr, **opts)
-        ntk = ntk + c**2 * de * (s + w2 * ntk)
-        k = k + c * (mu1 * nu2 + nu1 * mu2) + c**2 * e
-        q = q + 2 * c * mu1 * nu1 + c**2 * eq
-        r = r + 2 * c * mu2 * nu2 + c**2 * er
+        ntk = ntk + d * de * (s + w2 * ntk)
+        k = k + c * (mu1 * nu2 + nu1 * mu2) + d * e
+        q = q + 2 * c * mu1 * nu1 + d * eq
+        r = r + 2 * c * mu2 * nu2 + d * er
         mu1, mu2 = mu1 + c * nu1, mu2 + c * nu2
     nngp = w2 * k + b2
     return _symmetrized(nngp, nngp + w2 * ntk, x2_given)
@@ -384,10 +397,12 @@ def _symmetrized(nngp, ntk, x2_given):
 
 
 # ----------------------------------------------------------------------------- from a model
-def model_kernels(model, x1, x2=None, *, method="auto", n_quad=DEFAULT_N_QUAD):
+def model_kernels(model, x1, x2=None, *, stochastic_depth="eval", method="auto",
+                  n_quad=DEFAULT_N_QUAD):
     """Infinite-width (NNGP, NTK) of the architecture of ``model`` (an MLP, ResNet or ECRN in
-    NTK parameterization), with its fixed Fourier matrix B and its current depth mask (or the
-    eval-mode 1 - p_l). The empirical NTK of ``model.eval()`` converges to the returned NTK as
+    NTK parameterization), with its fixed Fourier matrix B and its current depth mask (or, by
+    ``stochastic_depth``, the eval-mode or mask-averaged recursion of :func:`ecrn_kernels`).
+    The empirical NTK of ``model.eval()`` converges to the returned NTK (default "eval") as
     the width grows. Shapes as in :func:`mlp_kernels`."""
     opts = dict(method=method, n_quad=n_quad)
     if getattr(model, "parameterization", None) == "ntk" and isinstance(model, MLP):
@@ -403,7 +418,7 @@ def model_kernels(model, x1, x2=None, *, method="auto", n_quad=DEFAULT_N_QUAD):
                             drop_prob=model.drop_probs, activation=cfg.activation,
                             fourier_scale=cfg.fourier_scale, n_fourier=cfg.n_fourier, B=B,
                             w_std=cfg.w_std, b_std=cfg.b_std, depth_mask=model.depth_mask,
-                            **opts)
+                            stochastic_depth=stochastic_depth, **opts)
     raise ValueError(
         "The 'model' argument of model_kernels must be an MLP, ResNet or ECRN with "
         f"parameterization='ntk'. Got {type(model).__name__} instead."

@@ -206,6 +206,33 @@ def test_stochastic_depth_enters_as_one_minus_p_times_alpha():
         torch.testing.assert_close(a, b)
 
 
+def test_expected_stochastic_depth_weights_each_block_by_one_minus_p():
+    # odd activation: the mask-averaged recursion is the network with branch alpha sqrt(1 - p)
+    x = torch.randn(5, 2, dtype=F64)
+    expected = ecrn_kernels(x, depth=2, alpha=0.8, drop_prob=[0.36, 0.19], activation="tanh",
+                            stochastic_depth="expected")
+    scaled = ecrn_kernels(x, depth=2, alpha=[0.8 * 0.8, 0.8 * 0.9], drop_prob=0.0,
+                          activation="tanh")
+    for a, b in zip(expected, scaled):
+        torch.testing.assert_close(a, b)
+
+
+def test_expected_recursion_is_closer_to_the_mask_average_than_eval_mode():
+    # exact E_m[Theta_m] of the infinite-width kernels over all 2^3 masks
+    x = torch.randn(6, 2, dtype=F64)
+    p = [0.2, 0.4, 0.6]
+    opts = dict(depth=3, alpha=1.0, drop_prob=p, activation="relu", n_fourier=0)
+    average = torch.zeros(6, 6, dtype=F64)
+    for bits in range(8):
+        mask = [(bits >> l) & 1 for l in range(3)]
+        weight = math.prod(1 - pl if m else pl for m, pl in zip(mask, p))
+        average += weight * ecrn_kernels(x, depth_mask=mask, **opts)[1]
+    gap = lambda k: ((k - average).norm() / average.norm()).item()  # noqa: E731
+    expected = gap(ecrn_kernels(x, stochastic_depth="expected", **opts)[1])
+    eval_mode = gap(ecrn_kernels(x, stochastic_depth="eval", **opts)[1])
+    assert expected < 0.5 * eval_mode
+
+
 def test_resnet_kernel_is_the_ecrn_kernel_without_fourier_and_drop():
     x = torch.randn(4, 3, dtype=F64)
     model = ResNet(3, width=8, depth=3, activation="relu")

@@ -194,6 +194,7 @@ def test_multi_output_dynamics_have_time_sample_output_shape():
     assert f_train.shape == (4, 8, 2) and f_test.shape == (4, 3, 2)
 
 
+@pytest.mark.slow
 def test_wide_network_gradient_descent_follows_the_linearized_prediction():
     # tanh: the lazy regime sets in quickly (max deviation ~0.002 at width 4096 after 100 steps
     # at lr=0.5); relu on 1-D inputs converges much more slowly (~0.08), kinks crossing the data.
