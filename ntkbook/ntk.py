@@ -1170,47 +1170,46 @@ class NTKOperator:
         O = self.O
         chunks = self._cache
 
-        def rows(Vs, T):  # (b, k) or (b, O, k) -> per-row weights for rows (n, t)
-            return Vs if T == 1 else Vs.repeat_interleave(T, dim=0)
+        def weights(Vs, o, T):  # per-row weights (b T, k) for rows (n, t)
+            w = Vs if trace else Vs[:, o]
+            return w if T == 1 else w.repeat_interleave(T, dim=0)
 
-        M = None
+        M = None  # per group and output (trace) or per group (full): (d_out, k d_in')
         for s, (factors, _) in (chunks or self._chunks(k)):
             Vs = V[s]
             part = []
             for G, H in factors:  # G (O, b, T, d_out), H (b, T, d_in')
-                b, T = H.shape[0], H.shape[1]
-                Hr = H.reshape(b * T, -1)  # (b T, d_in')
+                b, T, d_in = H.shape
+                d_out = G.shape[3]
+                Hr = H.reshape(b * T, d_in)
                 Mk = None
                 for o in range(O):
-                    Go = G[o].reshape(b * T, -1)  # (b T, d_out)
-                    w = rows(Vs if trace else Vs[:, o], T)  # (b T, k)
-                    A = w.T.unsqueeze(2) * Go.unsqueeze(0)  # (k, b T, d_out)
-                    Mo = torch.matmul(A.transpose(1, 2), Hr)  # (k, d_out, d_in')
+                    Go = G[o].reshape(b * T, d_out)
+                    A = (weights(Vs, o, T).unsqueeze(2) * Hr.unsqueeze(1)).reshape(b * T, k * d_in)  # rows v_rk h'_r
+                    Mo = Go.T @ A  # (d_out, k d_in'): M_k = sum_r g_r v_rk h'_r^T side by side
                     if trace:
                         part.append(Mo)
                     else:
-                        Mk = Mo if Mk is None else Mk + Mo
+                        Mk = Mo if Mk is None else Mk.add_(Mo)
                 if not trace:
                     part.append(Mk)
-            M = part if M is None else [m + p for m, p in zip(M, part)]
+            M = part if M is None else [m.add_(p) for m, p in zip(M, part)]
         Y = torch.zeros(V.shape, dtype=V.dtype, device=V.device)
         for s, (factors, _) in (chunks or self._chunks(k)):
             Ms = iter(M)
             for G, H in factors:
-                b, T = H.shape[0], H.shape[1]
-                Hr = H.reshape(b * T, -1)
+                b, T, d_in = H.shape
+                d_out = G.shape[3]
+                Hr = H.reshape(b * T, 1, d_in)
                 Mk = None if trace else next(Ms)
                 for o in range(O):
-                    Mo = next(Ms) if trace else Mk  # (k, d_out, d_in')
-                    Go = G[o].reshape(b * T, -1)
-                    GM = torch.matmul(Go.unsqueeze(0), Mo)  # (k, b T, d_in')
-                    r = (GM * Hr.unsqueeze(0)).sum(-1)  # (k, b T)
-                    if T > 1:
-                        r = r.reshape(k, b, T).sum(-1)
+                    Mo = next(Ms) if trace else Mk
+                    GM = (G[o].reshape(b * T, d_out) @ Mo).view(b * T, k, d_in)  # g_r^T M_k
+                    r = torch.matmul(GM, Hr.transpose(1, 2)).view(b, T, k).sum(1)  # (b, k): sum_t g^T M_k h'
                     if trace:
-                        Y[s] += r.T
+                        Y[s] += r
                     else:
-                        Y[s, o] += r.T
+                        Y[s, o] += r
         return Y
 
     def _ntvp_matmat(self, V, k, names):

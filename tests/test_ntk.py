@@ -251,13 +251,36 @@ def test_output_can_stream_to_another_device():
     assert theta.device.type == "cpu"
 
 
-def test_cuda_result_equals_cpu_result():
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    model, x1, x2 = make("cnn", torch.float64)
-    cpu = empirical_ntk(model, x1, x2)
-    gpu = empirical_ntk(model.cuda(), x1.cuda(), x2.cuda(), out_device="cpu")
-    assert gpu.device.type == "cpu" and rel_err(gpu, cpu) < 1e-10
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@cuda
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("method", METHODS)
+def test_cuda_result_equals_brute_force_and_streams_to_cpu(method, name):
+    model, x1, x2 = make(name, torch.float64, d_out=2)
+    ref = brute_force_ntk(model, x1, x2, full=True)
+    model = model.cuda()
+    gpu = empirical_ntk(model, x1.cuda(), x2.cuda(), method=method, outputs="full", out_device="cpu", block_size=3)
+    assert gpu.device.type == "cpu" and rel_err(gpu, ref) < 1e-10
+
+
+@cuda
+def test_cuda_operator_and_eigenvalues_equal_the_formed_matrix():
+    model, x, _ = make("fourier_resnet", torch.float32, n1=40)
+    model, x = model.cuda(), x.cuda()
+    theta = empirical_ntk(model, x)
+    V = torch.randn(40, 3, device="cuda")
+    assert rel_err(ntk_operator(model, x)(V), theta @ V) < 1e-5
+    full = torch.linalg.eigvalsh(theta.double())
+    assert rel_err(ntk_eigenvalues(model, x, k=3, matrix_free=True).double(), full.flip(0)[:3].cpu()) < 1e-4
+
+
+@cuda
+def test_cuda_model_with_cpu_input_is_refused():
+    model, x1, _ = make("mlp")
+    with pytest.raises(ValueError, match="'x1'.*device cpu.*cuda"):
+        empirical_ntk(model.cuda(), x1)
 
 
 # ----------------------------------------------------------------------------- modes
