@@ -66,6 +66,7 @@ __all__ = [
     "stable_lr",
     "FrequencyErrorTracker",
     "fourier_ablation",
+    "mode_rates",
 ]
 
 #: The summaries :func:`init_spectra` keeps for each kernel.
@@ -483,3 +484,43 @@ def fourier_ablation(
                 "y_true": data.y_test.cpu().double().numpy()[:, 0], "y_pred": pred}))
     return {"errors": pd.concat(err_frames, ignore_index=True), "runs": pd.DataFrame(run_rows),
             "fits": pd.concat(fit_frames, ignore_index=True)}
+
+
+def mode_rates(
+    specs: Mapping[str, tuple[str, Mapping[str, Any]]],
+    x: torch.Tensor,
+    frequencies: Sequence[float],
+    seeds: Sequence[int],
+) -> pd.DataFrame:
+    """How fast gradient descent fits each frequency, read off the NTK at initialization.
+
+    For each variant, seed and frequency f the Rayleigh quotients of Theta (on the 1-D inputs
+    ``x``, shape (N, 1)) along v = sin(2 pi f x) and v = cos(2 pi f x) are averaged and divided
+    by lambda_max::
+
+        rate(f) = mean_{v in (sin, cos)} (v^T Theta v / v^T v) / lambda_max(Theta)   in [0, 1].
+
+    If v were an eigenvector, gradient descent at ``lr = fraction * 2n / lambda_max``
+    (:func:`stable_lr`) would shrink the residual along it by 1 - 2 fraction rate(f) per step,
+    so a small rate means a slowly learned mode (spectral bias, Rahaman et al. 2019).
+    Returns ``variant, seed, frequency, rate``.
+    """
+    owner = "mode_rates"
+    if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != 1:
+        raise TypeError(f"The 'x' parameter of {owner} must be a torch.Tensor of shape (N, 1). "
+                        f"Got {type(x).__name__} {tuple(getattr(x, 'shape', ()))} instead.")
+    freqs = _positive_floats(frequencies, "frequencies", owner)
+    seeds = _seeds(seeds, owner)
+    xs = x[:, 0].double().cpu()
+    rows = []
+    for name, (model_name, kwargs) in specs.items():
+        for seed in seeds:
+            model = build_model(model_name, 1, 1, seed=seed, **dict(kwargs)).to(device=x.device, dtype=x.dtype)
+            theta = empirical_ntk(model, x).double().cpu()  # (N, N)
+            lam = float(torch.linalg.eigvalsh(0.5 * (theta + theta.T))[-1])
+            for f in freqs:
+                q = []
+                for v in (torch.sin(2 * math.pi * f * xs), torch.cos(2 * math.pi * f * xs)):
+                    q.append(float(v @ theta @ v) / float(v @ v))
+                rows.append({"variant": name, "seed": seed, "frequency": f, "rate": float(np.mean(q)) / lam})
+    return pd.DataFrame(rows)

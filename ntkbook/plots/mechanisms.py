@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from ntkbook.mechanisms import t_interval
 from ntkbook.plots.core import plot_spectrum
@@ -134,6 +135,7 @@ def plot_growth_fit(table: pd.DataFrame, fits: pd.DataFrame, *, ax=None):
         ax.plot(a, mid * (a / a_mid) ** 2, ":", color="0.4", label="slope 2")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
     ax.set_xlabel("residual scale $\\alpha$")
     ax.set_ylabel("excess drift of $\\lambda_{\\max}$")
     ax.legend(fontsize=7)
@@ -169,7 +171,9 @@ def plot_stability(runs: pd.DataFrame, *, ax=None):
 def plot_frequency_errors(errors: pd.DataFrame, *, ax=None):
     """Relative error of each frequency component over training, per variant.
 
-    Mean over seeds with its 95 % t band; line style marks the variant, colour the frequency.
+    The mean over seeds is the line and the min-max range across seeds the band (on a log
+    axis a t interval from a few seeds reaches below zero, so the range is drawn instead);
+    line style marks the variant, colour the frequency.
     """
     ax = _ax(ax)
     styles = ["-", "--", "-.", ":"]
@@ -177,14 +181,13 @@ def plot_frequency_errors(errors: pd.DataFrame, *, ax=None):
     for j, variant in enumerate(dict.fromkeys(errors["variant"])):
         for i, f in enumerate(freqs):
             e = errors[(errors["variant"] == variant) & (errors["frequency"] == f)]
-            stats = e.groupby("epoch")["relative_error"].apply(lambda v: t_interval(v.to_numpy()))
-            epochs = stats.index.to_numpy()
-            mean = np.array([s[0] for s in stats])
-            lo = np.array([s[1] for s in stats])
-            hi = np.array([s[2] for s in stats])
-            ax.plot(epochs, mean, styles[j % 4], color=f"C{i}", label=f"{variant}, f = {f:g}")
-            if np.all(np.isfinite(lo)):
-                ax.fill_between(epochs, np.maximum(lo, 1e-6), hi, color=f"C{i}", alpha=0.15, lw=0)
+            g = e.groupby("epoch")["relative_error"]
+            mean, lo, hi = g.mean(), g.min(), g.max()
+            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(lo))):
+                raise ValueError(f"plot_frequency_errors got non-finite errors for {variant!r}, f = {f:g}.")
+            ax.plot(mean.index, mean.to_numpy(), styles[j % 4], color=f"C{i}", label=f"{variant}, f = {f:g}")
+            if e["seed"].nunique() > 1:
+                ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), color=f"C{i}", alpha=0.15, lw=0)
     ax.set_yscale("log")
     ax.set_xlabel("epoch t")
     ax.set_ylabel("relative error of the component")
