@@ -195,15 +195,17 @@ glue_figure("fig_sd_gaps", fig)
 # At $p$ = {glue:text}`claim_p:.2g` the weighted formula lies
 # {glue:text}`bias_formula_pct:.2f` % from the exact mean of the {glue:text}`n_masks` mask
 # kernels, while the eval-mode kernel lies {glue:text}`bias_eval_pct:.2f` % from it. With
-# {glue:text}`n_mc` masks the Monte Carlo error is {glue:text}`rel_se_pct:.2f` %, so the
-# formula is within the noise ($z$ = {glue:text}`z_formula:.2f`, against
-# {glue:text}`z_exact:.2f` for the exact mean itself) and the eval-mode kernel is not
-# ($z$ = {glue:text}`z_eval:.2f`).
+# {glue:text}`n_mc` masks the Monte Carlo error is {glue:text}`rel_se_pct:.2f` %. In units
+# of that error the formula's distance from the Monte Carlo mean is $z$ =
+# {glue:text}`z_formula:.2f`, against {glue:text}`z_exact:.2f` for the exact mean itself and
+# {glue:text}`z_eval:.2f` for the eval-mode kernel; a $z$ near 1 is as close as sampling
+# noise allows.
 #
-# The formula's small bias grows with $p$: at $p$ = {glue:text}`p_max:.2g` it is
+# At the largest drop probability, $p$ = {glue:text}`p_max:.2g`, the formula's bias is
 # {glue:text}`bias_formula_pmax_pct:.2f` % (eval mode: {glue:text}`bias_eval_pmax_pct:.2f` %).
-# It also shrinks with the width, because the neglected mask dependence enters through
-# finite-width fluctuations of the pre-activations (see the exercises).
+# The neglected mask dependence enters through finite-width fluctuations of the
+# pre-activations, so the formula's bias should shrink as the width grows (see the
+# exercises).
 
 # %%
 verdict_ntk = show_claim(

@@ -73,6 +73,7 @@ __all__ = [
     "loglog_slopes",
     "bscale_contrasts",
     "weakest_verdict",
+    "filtered_stderr",
     "MAX_ENUMERATED_DEPTH",
 ]
 
@@ -451,3 +452,29 @@ def weakest_verdict(verdicts):
         return abs(low + high) / (high - low)
 
     return min(verdicts, key=lambda v: (order[v.verdict], margin(v)))
+
+
+# ----------------------------------------------------------------------------- quiet sweeps
+@contextlib.contextmanager
+def filtered_stderr(drop: str = "Kernel is running over TCP without encryption"):
+    """Capture what child processes write to file descriptor 2 and write it back without the
+    lines containing ``drop`` (by default the Jupyter kernel's transport warning, which every
+    papermill run of a sweep prints). Everything else on stderr is kept, in order."""
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [line for line in tmp.read().decode(errors="replace").splitlines() if drop not in line]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)

@@ -28,12 +28,14 @@ __all__ = [
 ]
 
 
-def _summary(table: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+def _summary(table: pd.DataFrame, x: str, y: str, log: bool = False) -> pd.DataFrame:
     rows = []
     for key, g in table.groupby(x, sort=True):
         values = g[y].to_numpy(float)
-        finite = values[np.isfinite(values)]
-        if finite.size:
+        finite = values[np.isfinite(values) & ((values > 0) if log else True)]
+        if finite.size and log:  # geometric mean, interval of the mean log
+            mean, low, high = (float(np.exp(v)) if np.isfinite(v) else math.nan for v in t_interval(np.log(finite)))
+        elif finite.size:
             mean, low, high = t_interval(finite)
         else:
             mean = low = high = math.nan
@@ -42,8 +44,12 @@ def _summary(table: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_mean_band(table: pd.DataFrame, x: str, y: str, *, ax=None, label=None, marker="o", **kwargs):
+def plot_mean_band(table: pd.DataFrame, x: str, y: str, *, ax=None, label=None, marker="o", log=False, **kwargs):
     """Mean of ``y`` across the rows sharing each ``x`` with its 95 % t interval as a band.
+
+    With ``log=True`` (for positive quantities on a log axis) the line is the geometric mean
+    and the band the exponentiated t interval of the mean of log(y); non-positive values then
+    count as non-finite.
 
     Points where some rows are not finite (diverged runs) get a red cross at the bottom of
     the axis and the count in the label, so they are shown, not hidden.
@@ -53,7 +59,7 @@ def plot_mean_band(table: pd.DataFrame, x: str, y: str, *, ax=None, label=None, 
     for col in (x, y):
         if col not in table.columns:
             raise ValueError(f"The 'table' parameter of plot_mean_band must have a column {col!r}. Got columns {list(table.columns)}.")
-    s = _summary(table, x, y)
+    s = _summary(table, x, y, log=log)
     bad = int(s["n_bad"].sum())
     text = label or y
     if bad:
@@ -120,12 +126,12 @@ def plot_paired_errors(diffs: pd.DataFrame, *, ax=None, labels=("with", "without
 
 
 def plot_bscale_errors(table: pd.DataFrame, *, ax=None):
-    """Train and test MSE against the Fourier scale sigma (log-log), mean and 95 % interval
-    across seeds; failed runs are crosses on the axis."""
+    """Train and test MSE against the Fourier scale sigma (log-log): geometric mean across
+    seeds and the 95 % interval of the mean log; failed runs are crosses on the axis."""
     if ax is None:
         ax = plt.gca()
-    plot_mean_band(table, "fourier_scale", "train_mse", ax=ax, label="train MSE")
-    plot_mean_band(table, "fourier_scale", "test_mse", ax=ax, label="test MSE", marker="s")
+    plot_mean_band(table, "fourier_scale", "train_mse", ax=ax, label="train MSE", log=True)
+    plot_mean_band(table, "fourier_scale", "test_mse", ax=ax, label="test MSE", marker="s", log=True)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Fourier scale sigma")
