@@ -181,10 +181,10 @@ def plot_frequency_errors(errors: pd.DataFrame, *, ax=None):
     for j, variant in enumerate(dict.fromkeys(errors["variant"])):
         for i, f in enumerate(freqs):
             e = errors[(errors["variant"] == variant) & (errors["frequency"] == f)]
+            if not np.all(np.isfinite(e["relative_error"].to_numpy(float))):
+                raise ValueError(f"plot_frequency_errors got non-finite errors for {variant!r}, f = {f:g}.")
             g = e.groupby("epoch")["relative_error"]
             mean, lo, hi = g.mean(), g.min(), g.max()
-            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(lo))):
-                raise ValueError(f"plot_frequency_errors got non-finite errors for {variant!r}, f = {f:g}.")
             ax.plot(mean.index, mean.to_numpy(), styles[j % 4], color=f"C{i}", label=f"{variant}, f = {f:g}")
             if e["seed"].nunique() > 1:
                 ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), color=f"C{i}", alpha=0.15, lw=0)
