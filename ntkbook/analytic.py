@@ -117,10 +117,13 @@ def _quadrature(activation, q, r, c, n_quad):
     N1 x N2 pairs with a constant diagonal cost a few quadratures, not N1 N2."""
     shape = c.shape
     q, r, c = q.reshape(-1), r.reshape(-1), c.reshape(-1)
-    keys, group = torch.unique(torch.stack([q, r], 1), dim=0, return_inverse=True)  # (G, 2), (P,)
     n = _N_CHEB
-    if activation == "relu" or keys.shape[0] * n * 4 > c.numel():
+    uq, iq = torch.unique(q, return_inverse=True)
+    ur, ir = torch.unique(r, return_inverse=True)
+    if activation == "relu" or len(uq) * len(ur) * n * 4 > c.numel():
         return _direct_quadrature(activation, q, r, c, n_quad, shape)
+    keys = torch.cartesian_prod(uq, ur).reshape(-1, 2)  # (G, 2) variance pairs
+    group = iq * len(ur) + ir  # (P,) row of keys for each pair
     # Chebyshev nodes t_k = cos(pi (k + 1/2) / n) on c / sqrt(q r) in [-1, 1]
     k = torch.arange(n, dtype=c.dtype, device=c.device)
     t_nodes = torch.cos(math.pi * (k + 0.5) / n)  # (n,)
@@ -128,14 +131,17 @@ def _quadrature(activation, q, r, c, n_quad):
     qg, rg = keys[:, :1].expand(-1, n), keys[:, 1:].expand(-1, n)  # (G, n)
     vals = _direct_quadrature(activation, qg, rg, s[:, None] * t_nodes, n_quad, qg.shape)
     basis = torch.cos(torch.outer(k, torch.arccos(t_nodes)))  # T_j(t_k), (n, n)
+    s_p = s[group]  # (P,)
+    t = torch.where(s_p > 0, c / torch.where(s_p > 0, s_p, 1.0), 0.0).clamp(-1.0, 1.0)
     out = []
     for v in vals:  # (G, n) values -> coefficients a_j = (2/n) sum_k v_k T_j(t_k), a_0 halved
         coef = 2.0 / n * v @ basis.T
         coef[:, 0] /= 2
-        s_p = s[group]
-        t = torch.where(s_p > 0, c / torch.where(s_p > 0, s_p, 1.0), 0.0).clamp(-1.0, 1.0)
-        t_basis = torch.cos(torch.arccos(t)[:, None] * k)  # (P, n)
-        out.append((t_basis * coef[group]).sum(-1).reshape(shape))
+        a = coef[0] if len(keys) == 1 else coef[group].T  # (n,) scalars or (n, P)
+        b1, b2 = torch.zeros_like(t), torch.zeros_like(t)  # Clenshaw: O(P) memory
+        for j in range(n - 1, 0, -1):
+            b1, b2 = a[j] + 2 * t * b1 - b2, b1
+        out.append((a[0] + t * b1 - b2).reshape(shape))
     return tuple(out)
 
 
