@@ -181,7 +181,10 @@ def gaussian_mean(activation, q, *, method="auto", n_quad=DEFAULT_N_QUAD):
 # ----------------------------------------------------------------------------- input kernels
 def _pair(x1, x2, owner):
     if not isinstance(x1, torch.Tensor) or x1.dim() != 2:
-        raise ValueError(f"The 'x1' argument of {owner} must be a 2-D tensor (N1, d). Got {type(x1).__name__} of shape {tuple(getattr(x1, 'shape', ()))} instead.")
+        raise ValueError(
+            f"The 'x1' argument of {owner} must be a 2-D torch.Tensor (N1, d). Got "
+            f"{type(x1).__name__} of shape {tuple(getattr(x1, 'shape', ()))} instead."
+        )
     x1 = x1.to(torch.float64)
     x2 = x1 if x2 is None else torch.as_tensor(x2).to(device=x1.device, dtype=torch.float64)
     if x2.dim() != 2 or x2.shape[1] != x1.shape[1]:

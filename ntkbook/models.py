@@ -12,7 +12,7 @@ Every fully connected layer is a :class:`Dense` in one of two parameterizations
 The NTK-ECRN (paper Sec. III; its Eq. (13) is not public, so the block below is a
 reconstruction from the paper's text)::
 
-    phi(x)  = [sin(2 pi B x), cos(2 pi B x)]          B: (n_fourier, d), B_kj ~ N(0, fourier_scale^2)
+    phi(x)  = [sin(2 pi B x), cos(2 pi B x)]          B (n_fourier, d), B_kj ~ N(0, fourier_scale^2)
     h_0     = Dense(phi(x))                           input projection to `width`
     h_{l+1} = h_l + m_l * alpha_l * act(Dense_l(h_l)) l = 0 .. depth-1
     f(x)    = Dense(h_L)                              linear readout
@@ -171,7 +171,8 @@ class Dense(nn.Module):
         return self.w_mult * F.linear(x, self.weight) + self.b_mult * self.bias
 
     def extra_repr(self):
-        return f"{self.weight.shape[1]} -> {self.weight.shape[0]}, w_mult={self.w_mult:.4g}, b_mult={self.b_mult:.4g}"
+        fan_out, fan_in = self.weight.shape
+        return f"{fan_in} -> {fan_out}, w_mult={self.w_mult:.4g}, b_mult={self.b_mult:.4g}"
 
 
 class FourierFeatures(nn.Module):
@@ -473,8 +474,9 @@ class ResNet18(nn.Module):
             x = x.reshape(x.shape[0], self.in_channels, 32, 32)
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f"The 'x' argument of ResNet18.forward must have shape (N, in_channels={self.in_channels}, H, W)"
-                f" or (N, {self.in_channels * 32 * 32}). Got shape {tuple(x.shape)} instead."
+                "The 'x' argument of ResNet18.forward must have shape "
+                f"(N, in_channels={self.in_channels}, H, W) or (N, {self.in_channels * 32 * 32}). "
+                f"Got shape {tuple(x.shape)} instead."
             )
         x = F.relu(self.bn(self.stem(x)))  # (N, w, H, W)
         x = self.stages(x)  # (N, 8w, H/8, W/8)

@@ -248,7 +248,8 @@ def linearized_predictions(theta_train, theta_test_train, y_train, f0_train=None
         raise ValueError(f"The 'y_train' parameter of {owner} must have shape (N,) or (N, O) "
                          f"with N={n}. Got shape {tuple(y.shape)} instead.")
     Y = y.reshape(n, -1)  # (N, O)
-    f0 = torch.zeros_like(Y) if f0_train is None else torch.as_tensor(f0_train, **kw).reshape(Y.shape)
+    f0 = (torch.zeros_like(Y) if f0_train is None
+          else torch.as_tensor(f0_train, **kw).reshape(Y.shape))
     if not (isinstance(lr, Real) and lr > 0):
         raise ValueError(f"The 'lr' parameter of {owner} must be a float in the range "
                          f"(0, inf). Got {lr!r} instead.")
