@@ -246,7 +246,9 @@ class ECRN(nn.Module):
 
     Stochastic-depth mask contract (used by :mod:`ntkbook.ntk`): :meth:`sample_depth_mask`
     draws m ~ Bernoulli(1 - p), :meth:`set_depth_mask` fixes m for every later forward pass
-    (train and eval) until ``set_depth_mask(None)``.
+    (train and eval) until ``set_depth_mask(None)``. Without a fixed mask, training mode draws
+    one mask per forward call from the global torch RNG (seed it with ``torch.manual_seed``);
+    ``model.drop_probs`` and ``model.alphas`` list p_l and alpha_l.
     """
 
     def __init__(self, in_features, out_features=1, *, width=256, depth=8, n_fourier=64,
