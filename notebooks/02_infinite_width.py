@@ -253,7 +253,7 @@ glue("verdict_lazy", verdict_lazy.verdict, display=False)
 # ## Exercises
 #
 # ```{exercise-start}
-# :label: ex-width-1
+# :label: ex-infwidth-1
 # ```
 # Rerun the chapter with the standard parameterization instead
 # (`MLP(..., parameterization="standard")` in `architectures`). Does the relative error still
@@ -261,7 +261,7 @@ glue("verdict_lazy", verdict_lazy.verdict, display=False)
 # ```{exercise-end}
 # ```
 #
-# ```{solution-start} ex-width-1
+# ```{solution-start} ex-infwidth-1
 # :class: dropdown
 # ```
 # In the standard parameterization the readout weights have variance $1/n$ but the
@@ -276,7 +276,7 @@ glue("verdict_lazy", verdict_lazy.verdict, display=False)
 # ```
 #
 # ```{exercise-start}
-# :label: ex-width-2
+# :label: ex-infwidth-2
 # ```
 # The error $\varepsilon(n)$ mixes a random part (fluctuations, $O(n^{-1/2})$) and a
 # deterministic part ($\mathbb{E}\,\Theta_n - \Theta^\infty = O(1/n)$). Estimate the second by
@@ -285,7 +285,7 @@ glue("verdict_lazy", verdict_lazy.verdict, display=False)
 # ```{exercise-end}
 # ```
 #
-# ```{solution-start} ex-width-2
+# ```{solution-start} ex-infwidth-2
 # :class: dropdown
 # ```
 # Average `empirical_ntk(make(n, s), x)` over $S$ seeds; the remaining fluctuation is

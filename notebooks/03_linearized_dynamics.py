@@ -89,7 +89,7 @@ amplitudes = [1.0, 0.5]  # their amplitudes
 depth = 1  # hidden layers of the relu MLP
 widths = [128, 256, 512, 1024, 2048, 4096, 8192]  # hidden widths of the sweep
 steps = 400  # full-batch gradient-descent steps
-lr_factor = 0.5  # eta = lr_factor * n / lambda_max of Theta_0, so the top mode shrinks by this factor per step
+lr_factor = 0.5  # the top NTK mode of the residual shrinks by this factor per step
 modes = 12  # NTK eigenvectors whose decay rates are measured
 n_seeds = 10  # initializations per width
 device = "cpu"  # where the networks are trained ("cuda" works too)

@@ -65,10 +65,12 @@ __all__ = [
     "linearized_trajectory",
     "linearization_gap_sweep",
     "projection_decay_rates",
+    "circle_inputs",
     "TwoLayerReLU",
     "arora_gram",
     "arora_bound",
     "sphere_binary_task",
+    "ramp_loss",
     "train_two_layer",
     "bound_vs_error_sweep",
 ]

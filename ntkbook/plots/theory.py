@@ -125,9 +125,16 @@ def plot_bound_vs_error(df: pd.DataFrame, *, ax=None):
             med = g.groupby("n")[col].median()
             ax.plot(med.index, med.values, style, color=c, label=f"{what}, noise {p:g}")
             ax.plot(g["n"], g[col], marker, color=c, alpha=0.4, ms=4)
+    from matplotlib.ticker import FuncFormatter
+
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ns = sorted(set(df["n"].to_numpy(dtype=float)))
+    ax.set_xticks(ns, [f"{v:g}" for v in ns])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
     ax.set_xlabel("training set size n")
     ax.set_ylabel("loss (ramp, in [0, 1]) / bound")
     return ax
