@@ -156,12 +156,15 @@ def plot_bscale_rank(table: pd.DataFrame, *, ax=None, n_train=None):
 
 
 def plot_width_trajectories(table: pd.DataFrame, *, ax=None):
-    """Relative NTK change over training, one line per width (mean across seeds, 95 % band)."""
+    """Relative NTK change over training, one line per width: geometric mean across seeds
+    with the 95 % interval of the mean log, on a log axis. Epoch 0 (where the change is 0 by
+    definition) is left out."""
     if ax is None:
         ax = plt.gca()
-    for width, g in table.groupby("width", sort=True):
-        plot_mean_band(g, "epoch", "kernel_change", ax=ax, label=f"width {width}", markersize=3)
-    ax.set_yscale("symlog", linthresh=1e-3)
+    later = table[table["epoch"] > 0]
+    for width, g in later.groupby("width", sort=True):
+        plot_mean_band(g, "epoch", "kernel_change", ax=ax, label=f"width {width}", markersize=3, log=True)
+    ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("||Theta_t - Theta_0||_F / ||Theta_0||_F")
     ax.legend(fontsize=8)
