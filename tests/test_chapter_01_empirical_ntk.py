@@ -6,6 +6,15 @@ import torch
 from ntkbook.theory import compare_ntk_methods
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models are tiny: one thread is faster than two on a shared CPU."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def _mlp(seed=0):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(3, 32), torch.nn.Tanh(), torch.nn.Linear(32, 32), torch.nn.Tanh(),

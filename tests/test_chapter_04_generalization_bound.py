@@ -18,6 +18,15 @@ from ntkbook.theory import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models are tiny: one thread is faster than two on a shared CPU."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def _sphere(n, d, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g, dtype=torch.float64)
