@@ -14,7 +14,7 @@ Example::
 
     >>> import torch
     >>> from ntkbook.ntk import empirical_ntk, ntk_eigenvalues
-    >>> torch.manual_seed(0)
+    >>> _ = torch.manual_seed(0)
     >>> net = torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.Tanh(), torch.nn.Linear(64, 2))
     >>> x = torch.randn(10, 3)                                   # (N, D)
     >>> empirical_ntk(net, x).shape                              # (N, N), summed over the 2 outputs
@@ -57,20 +57,28 @@ by ``sample_depth_mask`` together with its standard error.
 
 Contract for the fast structured rule
 -------------------------------------
-``method="structured"`` uses layerwise Gram products for ``nn.Linear`` and
-``nn.Conv2d`` modules (and subclasses) whose output is ``s * (W h + b)`` for a
-constant s (so a layer in NTK parameterization may subclass ``nn.Linear`` and
-multiply its result by sigma / sqrt(fan_in), or be an ``nn.Linear`` followed by a
-scaling). Every rule is checked against autograd on a few samples before use; a
-parameter that fails the check (used elsewhere too, transposed, reparametrized)
-and every parameter of any other kind of layer is handled by per-sample Jacobians
-for those parameters alone, so the result is always exact.
+``method="structured"`` uses layerwise Gram products for dense and convolutional
+layers: ``nn.Linear`` and ``nn.Conv2d`` (groups 1, zero padding) and their
+subclasses, and any leaf module with a 2-d ``weight`` parameter (and optionally a
+``bias``) whose output is ``s_w * (h @ W^T) + s_b * b`` for constants s_w and s_b,
+such as ``ntkbook.models.Dense`` in NTK parameterization (s_w = sigma_w / sqrt(fan_in),
+s_b = sigma_b). The scales are read off by comparing the rule with autograd on the
+first few samples (up to 4, one random output weighting); a parameter for which the
+rule fails that check (a weight also used transposed or elsewhere, a reparametrized
+weight, a layer that is not affine in its weight), and every parameter of any other
+kind of layer (LayerNorm, a free ``nn.Parameter``, a trainable Fourier matrix), is
+handled by per-sample Jacobians for those parameters alone, so the result stays
+exact. ``stats["fallback_params"]`` lists them. The check cannot see a layer whose
+use of its weight changes with the input (data-dependent control flow); such a
+model should use ``method="jacobian"``.
 
 Memory
 ------
 ``max_memory`` (bytes) bounds the working memory of the computation, that is what
-it allocates beyond the model, its inputs and the returned kernel. The default is
-a quarter of the free memory of the device, at most 2 GiB.
+it allocates beyond the model, its inputs and the returned kernel, as estimated from
+the cost model of each method (an estimate, not an allocator limit). The default is
+a quarter of the available memory, at most 2 GiB, on a CPU and half the free memory
+on a GPU.
 """
 
 from __future__ import annotations
@@ -1000,8 +1008,6 @@ def empirical_ntk(
             if method == NTKMethod.JACOBIAN:
                 plan.groups, plan.rule_modules = [], []
                 plan.fallback, plan.P_fallback = list(fn.names), fn.P
-        if method == NTKMethod.STRUCTURED and not plan.groups:
-            pass  # everything through the Jacobian fallback, still exact
         itemsize = x1.element_size() if x1.is_floating_point() else params[0][1].element_size()
         b = _choose_block(method, plan, full, itemsize, N1, N2, budget, block_size, owner)
         O = plan.O

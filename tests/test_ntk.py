@@ -277,6 +277,22 @@ def test_cuda_operator_and_eigenvalues_equal_the_formed_matrix():
 
 
 @cuda
+@pytest.mark.parametrize("method", ["jacobian", "ntvp", "structured"])
+def test_cuda_working_memory_stays_under_max_memory(method):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 128), nn.Tanh(), nn.Linear(128, 128), nn.Tanh(), nn.Linear(128, 1)).cuda()
+    x = torch.randn(600, 8, device="cuda")
+    budget = 8 * 2**20
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    theta = empirical_ntk(model, x, method=method, max_memory=budget)
+    torch.cuda.synchronize()
+    extra = torch.cuda.max_memory_allocated() - base - theta.numel() * theta.element_size()
+    assert extra <= budget, f"{method}: {extra / 2**20:.1f} MiB of working memory for a budget of 8 MiB"
+
+
+@cuda
 def test_cuda_model_with_cpu_input_is_refused():
     model, x1, _ = make("mlp")
     with pytest.raises(ValueError, match="'x1'.*device cpu.*cuda"):
