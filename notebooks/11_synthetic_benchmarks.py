@@ -28,8 +28,8 @@
 #
 # Four models meet on each task, on the same seeds and the same splits:
 #
-# * the ECRN of {ref}`chapter-empirical-ntk`'s package (`ntkbook.models.ECRN`: Fourier
-#   features, scaled residual blocks, stochastic depth; itself a reconstruction),
+# * the ECRN of {ref}`chapter-architecture` (`ntkbook.models.ECRN`: Fourier features,
+#   scaled residual blocks, stochastic depth; itself a reconstruction),
 # * an MLP and a plain ResNet of the same width and depth,
 # * the "conventional NTK model": kernel ridge regression with the analytic infinite-width
 #   NTK of a ReLU MLP {cite}`jacot2018ntk,arora2019exact`.
@@ -102,7 +102,7 @@ for bench in (sin_bench, gm_bench):
     print(f"{bench.name}: data source (seed 0):",
           load_dataset(bench.dataset, seed=0, **bench.dataset_kwargs).source)
 pd.concat({sin_bench.name: sin_bench.settings_table(), gm_bench.name: gm_bench.settings_table()},
-          names=["experiment", "setting"])
+          names=["experiment", "setting"]).fillna("")
 
 # %% [markdown]
 # The ECRN's Fourier scale differs between the tasks: on the sinusoid it is 5, so that its
@@ -119,7 +119,7 @@ pd.concat({sin_bench.name: sin_bench.settings_table(), gm_bench.name: gm_bench.s
 # %%
 sin = run_benchmark(sin_bench, device=device, threads=threads)
 sin_summary = sin.summary(["mse", "r2"])
-sin_summary
+sin.table()  # mean [95 % interval] over the seeds
 
 # %% [markdown]
 # A learning curve shows where each network stands after its last step (the kernel model
@@ -205,8 +205,8 @@ for base, pair in sin_pairs.items():
 # ({glue:text}`sin_outcome_resnet`). Both baselines are ReLU networks on the raw input $x$:
 # spectral bias {cite}`rahaman2019spectral` makes them fit the low frequency first and the
 # 10-cycle component late, while the ECRN's Fourier features put that frequency in its
-# input. The learning curves of {numref}`fig-sin-results` show how far each network got in
-# the steps we give it.
+# input ({ref}`chapter-ablation-fourier` isolates this effect). The learning curves of
+# {numref}`fig-sin-results` show how far each network got in the steps we give it.
 #
 # Against NTK kernel regression (test MSE {glue:text}`sin_mse_ntk_regression:.3g`, $R^2$
 # {glue:text}`sin_r2_ntk_regression:.3g`) the verdict is
@@ -224,7 +224,7 @@ for base, pair in sin_pairs.items():
 # %%
 gm = run_benchmark(gm_bench, device=device, threads=threads)
 gm_summary = gm.summary(["accuracy", "cross_entropy"])
-gm_summary
+gm.table()  # mean [95 % interval] over the seeds
 
 # %% [markdown]
 # Kernel regression outputs are not log-probabilities, so their raw cross-entropy would

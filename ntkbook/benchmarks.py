@@ -298,7 +298,7 @@ def run_kernel_regression(kernel: KernelBaseline, dataset: str, dataset_kwargs: 
                                                     "value": 0.0}]:
             rows.append({"model": kernel.label, "seed": seed, "epoch": 0, **r})
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    meta = {"hash": digest, "settings": payload, "ntkbook_version": __version__,
+    meta = {"hash": digest, "settings": payload, "ntkbook_version": __version__, "device": "cpu",
             "wall_time_s": time.perf_counter() - start, "data_sources": sources,
             "runs": [{"seed": s, "diverged": False} for s in seeds]}
     out.mkdir(parents=True, exist_ok=True)
@@ -435,6 +435,22 @@ class BenchmarkResult:
         order = {m: i for i, m in enumerate(self.benchmark.models)}
         return df.sort_values(["metric", "model"], key=lambda c: c.map(order) if c.name == "model"
                               else c).reset_index(drop=True)
+
+    def table(self, metrics: Sequence[str] | None = None, split: str = "test",
+              digits: int = 3) -> pd.DataFrame:
+        """:meth:`summary` for reading: one row per model, one column per metric, each cell
+        "mean [ci_low, ci_high]" (``digits`` significant digits), and the seeds counted."""
+        s = self.summary(metrics, split)
+        fmt = f"{{:.{digits}g}}"
+        s["cell"] = [f"{fmt.format(m)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+                     for m, lo, hi in zip(s["mean"], s["ci_low"], s["ci_high"])]
+        wide = s.pivot(index="model", columns="metric", values="cell")
+        wide = wide[[m for m in (metrics or self.benchmark.primary) if m in wide.columns]]
+        wide["seeds"] = s.groupby("model")["n"].min()
+        order = [m for m in self.benchmark.models if m in wide.index]
+        wide = wide.loc[order]
+        wide.columns.name = None
+        return wide
 
     def paired(self, model_a: str, model_b: str, metric: str, split: str = "test"
                ) -> PairedComparison:

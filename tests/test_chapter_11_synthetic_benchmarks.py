@@ -170,3 +170,11 @@ def test_ecrn_has_lower_sinusoid_test_mse_than_the_mlp_on_every_seed(tmp_path):
     pair = result.paired("ecrn", "mlp", "mse")
     assert (pair.differences["difference"] < 0).all()
     assert pair.ci_high < 0
+
+
+def test_table_has_one_row_per_model_in_benchmark_order(tmp_path):
+    result = run_benchmark(_tiny_sinusoid(), results_dir=tmp_path)
+    table = result.table()
+    assert list(table.index) == ["ecrn", "mlp", "resnet", "ntk_regression"]
+    assert list(table.columns) == ["mse", "r2", "seeds"]
+    assert (table["seeds"] == 2).all()
