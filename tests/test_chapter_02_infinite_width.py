@@ -105,3 +105,18 @@ def test_gradient_descent_helper_matches_the_package_training_loop():
 def test_kernel_error_sweep_rejects_empty_widths():
     with pytest.raises(ValueError, match="'widths' parameter of kernel_error_sweep"):
         kernel_error_sweep(_relu, _sphere(4, 3), [], [0])
+
+
+def test_loglog_plot_marks_non_finite_runs_instead_of_dropping_them():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ntkbook.plots.theory import plot_loglog_sweep
+
+    df = pd.DataFrame({"width": [8, 16, 32, 32], "seed": [0, 0, 0, 1], "change": [0.3, 0.2, 0.1, float("nan")]})
+    fig, ax = plt.subplots()
+    plot_loglog_sweep(df, y="change", ax=ax, label="mlp")
+    assert "1 non-finite" in ax.get_lines()[0].get_label()
+    plt.close(fig)

@@ -92,3 +92,19 @@ def test_generalization_bound_lies_above_the_measured_test_loss():
     df = bound_vs_error_sweep([40, 80], [0.0, 0.25], [0], n_test=400, dim=5, width=512, steps=100, lr_factor=1.5)
     assert not df["diverged"].any()
     assert df["ratio"].min() >= 1.0
+
+
+def test_bound_plot_refuses_to_draw_non_finite_values():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from ntkbook.plots.theory import plot_bound_vs_error
+
+    df = pd.DataFrame({"n": [10, 20], "noise": [0.0, 0.0], "test_loss": [0.5, float("nan")], "full_bound": [2.0, 2.0]})
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="non-finite"):
+        plot_bound_vs_error(df, ax=ax)
+    plt.close(fig)
