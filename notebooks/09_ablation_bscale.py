@@ -251,7 +251,7 @@ glue("over_mean", over["mean"], display=False)
 # Neighbours are $1/N$ apart, so we need $2\pi^2\sigma^2/N^2 = \ln 100$, i.e.
 # $\sigma = N\sqrt{\ln 100 / (2\pi^2)} \approx 0.48 N$. For $N = 32$ that is about 15: above
 # this scale neighbouring training points barely see each other and the kernel is close to
-# the identity on the training set, which is where the test error rises.
+# the identity on the training set, so expect the test error to rise there.
 # ```{solution-end}
 # ```
 #

@@ -202,8 +202,8 @@ glue("verdict_width", verdict.verdict, display=False)
 # ```
 # `pd.concat({e: loglog_slopes(changes[changes.epoch == e]) for e in sorted(changes.epoch.unique()) if e > 0})`
 # gives one slope per seed and epoch. Early in training the change is driven by the first
-# large gradient steps; later the training error is small and the kernel hardly moves, so
-# the slope settles to its final value after the fast phase of training.
+# large gradient steps; once the training error is small the kernel hardly moves, so expect
+# the slope to settle after the fast phase of training and compare it across epochs.
 # ```{solution-end}
 # ```
 #
