@@ -74,6 +74,9 @@ def test_analytic_kernels_on_cuda_match_cpu():
     x = _inputs(n=32)
     cpu = mlp_kernels(x, depth=3, activation="relu")
     gpu = mlp_kernels(x.to(CUDA), depth=3, activation="relu")
+    # The relu kernels go through theta = arccos(rho); at rho -> 1 (the diagonal) a round-off
+    # change of eps in rho moves theta by sqrt(2 eps) ~ 2e-8, so CPU and GPU, which sum in a
+    # different order, agree to that level and no better (measured on an H100: 1.3e-8).
     for a, b in zip(gpu, cpu):
         assert a.device.type == "cuda"
-        torch.testing.assert_close(a.cpu(), b, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-7, atol=1e-10)
