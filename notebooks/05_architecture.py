@@ -186,12 +186,14 @@ glue_figure("fig_mechanisms", fig)
 #   (close to the constant function), the spectral bias the embedding is meant to remove.
 # * With $\alpha_l = 1$ instead of $1/\sqrt{L}$ the largest eigenvalue is
 #   {glue:text}`lmax_ratio_alpha:.3g` times larger ({glue:text}`lmax_alpha1:.4g` against
-#   {glue:text}`lmax_ecrn:.4g`), and the effective rank is {glue:text}`reff_alpha1:.3g`:
-#   the scale mostly sets how large the kernel is, which is what bounds the stable step
-#   size of gradient descent (chapter {ref}`chapter-eigenvalue-control`).
+#   {glue:text}`lmax_ecrn:.4g`), and the effective rank is {glue:text}`reff_alpha1:.3g`
+#   against {glue:text}`reff_ecrn:.3g`. The scale sets the size of the kernel, and the size
+#   is what bounds the stable step of gradient descent (chapter
+#   {ref}`chapter-eigenvalue-control`); the deeper blocks, weighted more, also reshape it.
 # * Without stochastic depth the effective rank is {glue:text}`reff_nodrop:.3g` and the
-#   largest eigenvalue {glue:text}`lmax_nodrop:.4g`: with the default drop probabilities
-#   (at most 0.1) the averaged kernel hardly differs.
+#   largest eigenvalue {glue:text}`lmax_nodrop:.4g`, against {glue:text}`reff_ecrn:.3g` and
+#   {glue:text}`lmax_ecrn:.4g` with it: with the default drop probabilities (at most 0.1)
+#   the averaged kernel changes little.
 #
 # ## ECRN against an MLP and a plain ResNet
 #
