@@ -329,9 +329,9 @@ glue("verdict_big", verdict_big.verdict, display=False)
 # ```{solution-start} ex-eig-2
 # :class: dropdown
 # ```
-# With the step tied to the kernel no run starts above the stability limit, so divergence
-# at large $\alpha$ disappears (the failure in this chapter is one of step size versus
-# kernel size). The exponent changes because the number of effective steps
+# With the step tied to the kernel no run starts above the stability limit, so the
+# divergence of this chapter, a step too large for the kernel, should disappear; a run
+# that still diverges is one whose kernel grew past the limit during training. The exponent changes because the number of effective steps
 # $\eta\lambda_{\max}/n$ is now the same for every $\alpha$: the remaining dependence on
 # $\alpha$ is the kernel's own, without the speed-up of a larger kernel.
 # ```{solution-end}
