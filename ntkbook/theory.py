@@ -388,14 +388,14 @@ def linearization_gap_sweep(make_model: Callable[[int, int], nn.Module], x_train
 
     For each width n and seed s: build ``make_model(n, s)``, take its empirical NTK Theta_0 on
     the training inputs (and test x train), set the learning rate eta = lr_factor * n_train /
-    lambda_max(Theta_0) (so the fastest mode shrinks by 1 - lr_factor per step), train it by
+    lambda_max(Theta_0) (so the fastest mode of the residual is multiplied by 1 - lr_factor per
+    step), train it by
     gradient descent (:func:`gd_trajectory`) and run :func:`linearized_trajectory` from the
     same initialization. The gap is::
 
-        gap = max_t ||f_t(X_test) - f_lin,t(X_test)||_2 / ||y_test_scale||
+        gap = max_t ||f_t(X_test) - f_lin,t(X_test)||_2 / ||f_lin,T(X_test) - f_0(X_test)||_2
 
-    with ||y_test_scale|| the norm of the linearized model's total move on the test inputs,
-    ||f_lin,T(X_test) - f_0(X_test)||_2, so that it is a relative error. Theory (Lee et al. 2019):
+    the largest distance between the two, relative to how far the linearized model moved. Theory (Lee et al. 2019):
     gap = O(n^-1/2). Returns (DataFrame(width, seed, gap, lr, final_loss), trajectories) where
     ``trajectories[(n, s)]`` holds the network and linearized outputs ("net", "lin"), Theta_0 on
     the training inputs ("theta") and test x training inputs ("theta_test"), eta ("lr") and the
@@ -638,7 +638,7 @@ def train_two_layer(data, *, width: int, steps: int, lr_factor: float = 1.0, kap
 
     Arora et al.'s objective 1/2 sum (f - y)^2 with step eta is the book's 1/(2n) sum (f - y)^2
     with learning rate n eta; we take eta = lr_factor / lambda_max(H^inf), so the fastest mode of
-    the linearized dynamics shrinks by 1 - lr_factor per step. Returns a dict with the final
+    the linearized dynamics is multiplied by 1 - lr_factor per step. Returns a dict with the final
     ``train_loss`` and ``test_loss`` (mean :func:`ramp_loss`), ``test_error`` (0-1 error of
     sign f), ``train_error`` and ``diverged``.
     """

@@ -89,25 +89,26 @@ def plot_trajectory_overlay(x: np.ndarray, f_net, f_lin, steps, *, ax=None, targ
 
 
 def plot_decay_rates(rates: pd.DataFrame, *, ax=None, color=None, label: str = "measured"):
-    """Measured decay rate of the residual along each NTK eigenvector against the predicted one
-    -log(1 - eta lambda_i / n), log-log, with the line measured = predicted; and the linear
-    approximation eta lambda_i / n plotted against the predicted rate as a thin line."""
+    """Measured decay rate of the residual along each NTK eigenvector against eta lambda_i / n
+    (the eigenvalue in units of the step), log-log, with the two predictions: the
+    continuous-time rate eta lambda_i / n (solid) and the exact rate of discrete gradient descent
+    -log|1 - eta lambda_i / n| (dashed). Modes that did not decay (rate <= 0) are marked with red
+    crosses on the lower edge."""
     ax = _ax(ax)
-    r = rates.sort_values("predicted_rate")
+    r = rates.sort_values("linear_rate")
     ok = np.isfinite(r["measured_rate"]) & (r["measured_rate"] > 0)
-    ax.plot(r["predicted_rate"][ok], r["measured_rate"][ok], "o", color=color, alpha=0.6, ms=5, label=label)
+    ax.plot(r["linear_rate"][ok], r["measured_rate"][ok], "o", color=color, alpha=0.6, ms=5, label=label)
     if (~ok).any():
-        xb = r["predicted_rate"][~ok].to_numpy(dtype=float)
+        xb = r["linear_rate"][~ok].to_numpy(dtype=float)
         ax.plot(xb, np.zeros_like(xb), "x", color="red", ms=8, clip_on=False, transform=ax.get_xaxis_transform(),
                 label=f"{int((~ok).sum())} not decaying")
-    lo, hi = r["predicted_rate"].min(), r["predicted_rate"].max()
-    xs = np.geomspace(lo, hi, 50)
-    ax.plot(xs, xs, "-", color="0.2", lw=1, label="measured = predicted")
-    ax.plot(r["predicted_rate"], r["linear_rate"], ":", color="0.4", lw=1, label=r"$\eta\lambda_i/n$")
+    xs = np.geomspace(r["linear_rate"].min(), r["linear_rate"].max(), 100)
+    ax.plot(xs, xs, "-", color="0.2", lw=1, label=r"rate $=\eta\lambda_i/n$")
+    ax.plot(xs, -np.log(np.abs(1 - xs)), "--", color="0.4", lw=1, label=r"rate $=-\log|1-\eta\lambda_i/n|$")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(r"predicted rate $-\log|1-\eta\lambda_i/n|$ per step")
-    ax.set_ylabel("measured rate per step")
+    ax.set_xlabel(r"$\eta\lambda_i/n$ (eigenvalue $\lambda_i$ of $\Theta_0$, in units of the step)")
+    ax.set_ylabel("measured decay rate per step")
     return ax
 
 
