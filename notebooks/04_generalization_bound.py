@@ -233,7 +233,7 @@ verdict_bound = show_claim(
     "The bound sqrt(2 y^T H^-1 y / n) + sqrt(log(n / (lambda_0 delta)) / n) (plus the final training loss) "
     "upper-bounds the test loss of trained wide two-layer relu networks.",
     threshold_rule(ratio_min, at_least=1.0, what="the smallest ratio bound / measured test loss over all runs"),
-    source="Arora, Du, Hu, Li and Wang 2019 (fine-grained analysis), Theorem 5.1; the paper's Eq. (8)",
+    source="Arora, Du, Hu, Li and Wang 2019 (fine-grained analysis), Theorem 5.1; the paper's Eq. (8) (reconstruction)",
 )
 record_claim("generalization_bound", verdict_bound, profile=profile, seeds=n_seeds,
              values={"ratio_min": ratio_min, "ratio_median": float(finite["ratio"].median()),

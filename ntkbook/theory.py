@@ -508,7 +508,7 @@ def circle_inputs(u: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- chapter 4
 class TwoLayerReLU(nn.Module):
-    """The network of Arora, Du, Hu, Li and Wang (2019), "Fine-grained analysis ...", Sec. 3::
+    """The network of Arora, Du, Hu, Li and Wang (2019), "Fine-grained analysis ..."::
 
         f(x) = (1 / sqrt(m)) sum_r a_r relu(w_r . x),   w_r ~ N(0, kappa^2 I_d),  a_r ~ unif{-1, +1}
 
@@ -534,7 +534,7 @@ class TwoLayerReLU(nn.Module):
 
 
 def arora_gram(x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
-    """H^inf of the two-layer relu network (Arora et al. 2019, Eq. (3)), float64 (N1, N2)::
+    """H^inf of the two-layer relu network of Arora et al. (2019), float64, shape (N1, N2)::
 
         H_ij = E_{w ~ N(0, I)}[x_i . x_j 1{w . x_i >= 0, w . x_j >= 0}]
              = x_i . x_j (pi - arccos(x_i . x_j / (|x_i| |x_j|))) / (2 pi)
@@ -560,6 +560,9 @@ def arora_gram(x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor
 
 def arora_bound(x: torch.Tensor, y: torch.Tensor, *, delta: float = 0.05, constant: float = 1.0) -> dict:
     """The generalization bound of Arora et al. (2019, Theorem 5.1) on a training set.
+
+    The paper this book studies (arXiv:2512.08264) links the NTK to generalization through its
+    Eq. (8), whose exact form is not public; taking it to be this bound is a reconstruction.
 
     ``x`` (n, d) on the unit sphere, ``y`` (n,) labels in [-1, 1]. Returns a dict with::
 
