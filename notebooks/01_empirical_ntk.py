@@ -182,7 +182,9 @@ methods.style.format({"seconds": "{:.3f}", "rel_diff": "{:.1e}", "max_rel_diff":
 # $\sum_l (d_{\text{in}} + d_{\text{out}})$ = {glue:text}`layer_sum:,`, so the cost formulas
 # predict the structured rule to need {glue:text}`flop_ratio:.3g` times fewer operations than
 # the Jacobian contraction; on this machine it ran {glue:text}`speedup_structured:.3g` times
-# faster (timings of one run each, on a shared CPU). The `ntvp` method ran
+# faster (timings of one run each, on a shared CPU). FLOP counts are only a guide: they
+# ignore that the Jacobian method writes and reads $N \times P$ numbers of memory, while the
+# structured rule works with a few $N \times d$ matrices. The `ntvp` method ran
 # {glue:text}`speedup_ntvp:.2g` times as fast as `jacobian`: it never stores a Jacobian,
 # which is what it is for, not speed. `auto` picked the {glue:text}`auto_choice` method.
 
