@@ -75,11 +75,11 @@ width = 512  # width of the ECRN and the MLP
 depth = 4  # ECRN residual blocks, MLP hidden layers, kernel depth
 n_fourier = 512  # ECRN Fourier frequencies (2 x 512 features)
 lr = 0.01  # Adam learning rate of the ECRN and the MLP (NTK parameterization)
-resnet18_width = 16  # ResNet-18 base channels (the usual value is 64)
+resnet18_width = 8  # ResNet-18 base channels (the usual value is 64; see the text)
 resnet18_lr = 0.001  # Adam learning rate of ResNet-18
 ntk_every = 2  # epochs between NTK spectrum records
 ntk_probe = 16  # training images in the NTK probe set
-threads = 0  # torch CPU threads; 0 leaves torch's default
+threads = 1  # torch CPU threads (1 avoids oversubscription on a shared 2-core machine)
 device = "cpu"  # where the networks train ("cuda" works too)
 
 # %% [markdown]
@@ -101,6 +101,8 @@ print(f"train {tuple(data.x_train.shape)}, test {tuple(data.x_test.shape)}, "
       f"classes: {', '.join(data.extras['class_names'])}")
 glue("n_train", len(data.x_train), display=False)
 glue("n_test", len(data.x_test), display=False)
+glue("resnet18_width", resnet18_width, display=False)
+glue("epochs", epochs, display=False)
 
 # %% [markdown]
 # This run uses {glue:text}`n_train` training and {glue:text}`n_test` test images per seed.
@@ -123,9 +125,9 @@ glue("n_test", len(data.x_test), display=False)
 #   MLP use the NTK parameterization, which divides each layer's effective step by
 #   $\sqrt{\text{fan-in}}$, so they get a larger learning rate than ResNet-18 (standard
 #   parameterization with batch normalization), which gets the usual one.
-# * **ResNet-18's width.** Its base width is a parameter; the default is a quarter of the usual
-#   64 channels so that the full profile fits a 2-core CPU. A full-width ResNet-18 is
-#   `-p resnet18_width 64` (best on a GPU).
+# * **ResNet-18's width.** Its base width is a parameter; the default is an eighth of the
+#   usual 64 channels so that the full profile fits a 2-core CPU in well under an hour. A
+#   full-width ResNet-18 is `-p resnet18_width 64` (best on a GPU, `-p device cuda`).
 # * **The kernel model** regresses one-hot labels with the ridge chosen by leave-one-out
 #   error {cite}`rifkin2007notes`.
 
@@ -272,9 +274,11 @@ for claim_id, key, expect, text, what in claims:
 # difference ECRN minus ResNet-18 {glue:text}`diff_acc_resnet18:.2g` percentage points):
 # verdict **{glue:text}`verdict_acc_resnet18`**, {glue:text}`outcome_acc_resnet18`. The
 # ECRN, like the MLP ({glue:text}`acc_mlp:.1f` %), sees the image as a vector and has no
-# notion of locality or translation; ResNet-18's convolutions build both in. Where the
-# paper's claim against ResNet-18 is not supported here, that structural difference is the
-# first explanation to test.
+# notion of locality or translation; ResNet-18's convolutions build both in. But our
+# ResNet-18 has {glue:text}`resnet18_width` base channels instead of the usual 64 and trains
+# for only {glue:text}`epochs` epochs, to fit a 2-core CPU: a weakened baseline can only make
+# the claim easier to support, so this comparison is a lenient test of it.
+# {ref}`ex-cifar-2` reruns it with a full-width ResNet-18.
 #
 # ## The NTK during training
 #

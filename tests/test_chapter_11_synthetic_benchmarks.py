@@ -178,3 +178,25 @@ def test_table_has_one_row_per_model_in_benchmark_order(tmp_path):
     assert list(table.index) == ["ecrn", "mlp", "resnet", "ntk_regression"]
     assert list(table.columns) == ["mse", "r2", "seeds"]
     assert (table["seeds"] == 2).all()
+
+
+def test_the_kernel_model_is_solved_once_for_splits_that_hold_the_same_examples(
+        monkeypatch, tmp_path):
+    import ntkbook.benchmarks as nb
+    from ntkbook.data import make_dataset
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 1))
+    order = rng.permutation(20)  # seed 1: the same training rows, shuffled
+    splits = {0: make_dataset(x[:20], y[:20], x[20:], y[20:], task="regression"),
+              1: make_dataset(x[order], y[order], x[20:], y[20:], task="regression"),
+              2: make_dataset(x[10:], y[10:], x[:10], y[:10], task="regression")}
+    monkeypatch.setattr("ntkbook.data.load_dataset", lambda name, seed, **kw: splits[seed])
+    calls = []
+    solve = nb._kernel_one_seed
+    monkeypatch.setattr(nb, "_kernel_one_seed", lambda kb, d: calls.append(1) or solve(kb, d))
+    df = nb.run_kernel_regression(KernelBaseline(), "sinusoids", {}, seeds=(0, 1, 2),
+                                  results_dir=tmp_path)
+    assert len(calls) == 2
+    mse = df[(df.split == "test") & (df.metric == "mse")].set_index("seed").value
+    assert mse[0] == mse[1] != mse[2]
