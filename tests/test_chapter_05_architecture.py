@@ -10,6 +10,15 @@ from ntkbook.ntk import empirical_ntk
 from ntkbook.models import ECRN
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The models are tiny: one thread avoids threading overhead (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def x():
     g = torch.Generator().manual_seed(0)

@@ -11,6 +11,15 @@ from ntkbook.data import load_dataset
 from ntkbook.mechanisms import growth_exponents, growth_table, lambda_max_sweep
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The models are tiny: one thread avoids threading overhead (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data():
     return load_dataset("sinusoids", n_train=24, n_test=8, seed=0, dtype=torch.float32)
@@ -18,7 +27,6 @@ def data():
 
 @pytest.fixture(scope="module")
 def sweep(data):
-    torch.set_num_threads(1)
     return lambda_max_sweep(data, alphas=[0.0, 0.25, 0.5, 1.0, 6.0], depths=[2], seeds=[0, 1], lr=0.5,
                             epochs=30, ntk_every=5, model_kwargs=dict(width=48))
 

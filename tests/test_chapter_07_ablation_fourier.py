@@ -10,6 +10,15 @@ from ntkbook.mechanisms import FrequencyErrorTracker, fourier_ablation, init_spe
 from ntkbook.models import ECRN
 from ntkbook.ntk import empirical_ntk
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The models are tiny: one thread avoids threading overhead (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 DATA = dict(n_train=64, n_test=128, frequencies=(1.0, 8.0), amplitudes=(1.0, 0.5), noise=0.0)
 ON = dict(width=64, depth=2, n_fourier=32, fourier_scale=8.0)
 OFF = dict(width=64, depth=2, n_fourier=0)
@@ -64,7 +73,6 @@ def test_embedding_raises_the_effective_rank_of_the_ntk():
 
 @pytest.fixture(scope="module")
 def ablation():
-    torch.set_num_threads(1)
     return fourier_ablation(variants={"on": ON, "off": OFF}, seeds=[0, 1, 2], data_kwargs=DATA,
                             epochs=150, every=50)
 
