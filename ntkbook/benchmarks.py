@@ -61,7 +61,8 @@ from .experiments import (RESULT_COLUMNS, ExperimentConfig, PairedComparison, pa
 __all__ = ["Benchmark", "KernelBaseline", "BenchmarkResult", "run_benchmark",
            "run_kernel_regression", "kernel_ridge_loo", "fit_temperature", "torch_threads",
            "sinusoid_benchmark", "gaussian_mixture_benchmark", "uci_benchmark",
-           "cifar_benchmark", "unit_phase_scale", "claim_outcome", "UCI_FEATURES", "KERNEL_LABEL",
+           "cifar_benchmark", "unit_phase_scale", "claim_outcome", "bayes_accuracy",
+           "UCI_FEATURES", "KERNEL_LABEL",
            "RIDGE_GRID"]
 
 KERNEL_LABEL = "ntk_regression"
@@ -694,3 +695,22 @@ def claim_outcome(verdict: str) -> str:
     if verdict not in outcomes:
         _fail("verdict", "claim_outcome", f"one of {sorted(outcomes)}", verdict)
     return outcomes[verdict]
+
+
+def bayes_accuracy(dataset_kwargs: dict[str, Any], seeds) -> pd.Series:
+    """Test accuracy of the Bayes classifier of the Gaussian mixture, one value per seed.
+
+    With equal priors and the same isotropic spread for every class, the Bayes rule assigns x
+    to the class with the nearest true mean (``extras["means"]`` of the generated data): the
+    ceiling no model can beat on average.
+    """
+    from .data import load_dataset
+
+    out = {}
+    for seed in seeds:
+        data = load_dataset("gaussian_mixture", seed=int(seed), dtype=torch.float64,
+                            **dataset_kwargs)
+        mu = torch.as_tensor(data.extras["means"], dtype=torch.float64)  # (C, d)
+        pred = torch.cdist(data.x_test, mu).argmin(1)  # nearest true centre
+        out[int(seed)] = float((pred == data.y_test).to(torch.float64).mean())
+    return pd.Series(out, name="bayes_accuracy")

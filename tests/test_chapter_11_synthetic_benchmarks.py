@@ -200,3 +200,16 @@ def test_the_kernel_model_is_solved_once_for_splits_that_hold_the_same_examples(
     assert len(calls) == 2
     mse = df[(df.split == "test") & (df.metric == "mse")].set_index("seed").value
     assert mse[0] == mse[1] != mse[2]
+
+
+def test_no_model_beats_the_bayes_accuracy_of_the_mixture_by_more_than_noise(tmp_path):
+    from ntkbook.benchmarks import bayes_accuracy
+
+    bench = gaussian_mixture_benchmark(n_seeds=2, n_train=200, n_test=400, width=32, depth=2,
+                                       epochs=60)
+    bench.kernel = None
+    result = run_benchmark(bench, results_dir=tmp_path)
+    bayes = bayes_accuracy(bench.dataset_kwargs, bench.seeds).mean()
+    acc = result.summary(["accuracy"]).set_index("model")["mean"]
+    assert 0.5 < bayes < 1.0
+    assert (acc <= bayes + 0.03).all()
