@@ -234,7 +234,8 @@ for name, (claim_id, text, expect) in claims.items():
 # worth more than two points of accuracy), so only differences that persist across many
 # splits mean anything; and the networks share one recipe (width, depth, steps, learning
 # rate) that we did not tune per model or per dataset, which is fair between them but not
-# the best any of them can do.
+# the best any of them can do. With few splits a $t$-interval can also reach past the
+# possible range (an accuracy above 1): it describes the mean, estimated from few values.
 #
 # ## Diverged runs
 #
