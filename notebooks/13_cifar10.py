@@ -146,7 +146,6 @@ bench.settings_table()
 # %%
 res = run_benchmark(bench, device=device, threads=threads)
 wall = res.wall_times()
-glue("wall_total_min", float(wall.sum()) / 60, display=False)
 print("seconds per model (all seeds, when computed):", wall.round(1).to_dict())
 print("computed on:", {k: v.get("device", "?") for k, v in res.metadata.items()})
 summary = res.summary(["accuracy", "cross_entropy"])
