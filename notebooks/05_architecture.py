@@ -315,7 +315,7 @@ glue("verdict", verdict.verdict, display=False)
 # it is nearly constant on $[0, 1]^d$, the features are nearly linear in $x$ and the
 # effective rank drops towards that of the network without embedding. For large $\sigma$
 # the input kernel approaches the identity (every point is far from every other), so the
-# NTK becomes nearly diagonal and its effective rank approaches $N$: a spectrum that is
+# NTK moves towards a diagonal matrix and its effective rank grows towards $N$: a spectrum that is
 # rich, but that no longer relates nearby inputs, which is the overfitting regime of the
 # B-scale chapter.
 # ```{solution-end}
