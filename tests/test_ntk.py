@@ -201,7 +201,7 @@ def test_symmetric_full_kernel_is_symmetric_in_samples_and_outputs(method):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("block_size", [1, 2, 3, 7])
+@pytest.mark.parametrize("block_size", [1, pytest.param(2, marks=pytest.mark.slow), 3, pytest.param(7, marks=pytest.mark.slow)])
 def test_blocked_equals_unblocked_for_any_block_size(method, block_size):
     model, x1, x2 = make("cnn", torch.float64, n1=5, n2=4)
     whole = empirical_ntk(model, x1, x2, method=method)
@@ -419,7 +419,7 @@ def test_expected_ntk_needs_the_mask_contract():
 # ----------------------------------------------------------------------------- matrix-free
 
 
-@pytest.mark.parametrize("method, cache", [("ntvp", None), ("structured", True), ("structured", False)])
+@pytest.mark.parametrize("method, cache", [pytest.param("ntvp", None, marks=pytest.mark.slow), ("structured", True), ("structured", False)])
 @pytest.mark.parametrize("name", ["fourier_resnet", "cnn", "tied"])
 @pytest.mark.parametrize("outputs", ["trace", "full"])
 def test_operator_equals_the_formed_matrix_on_a_block_of_vectors(outputs, name, method, cache):
