@@ -33,9 +33,25 @@ def test_methods_over_the_time_limit_are_skipped_and_the_table_says_so():
 def test_targets_are_evaluated_from_the_table():
     df = ntk_benchmark("ci", sizes=(16,), models=("mlp",), large=False)
     t = benchmark_targets(df)
-    assert "auto vs torch.func Jacobian, MLP N=16" in set(t["target"])
+    row = t[t["target"].str.startswith("auto vs torch.func")].iloc[0]
+    assert row["N"] == 16 and row["issue_N"] == 1024 and row["met"] is None  # not judged away from the issue's size
 
 
 def test_unknown_profile_is_refused():
     with pytest.raises(ValueError, match="'profile'"):
         ntk_benchmark("huge")
+
+
+def test_targets_are_judged_at_the_issue_sizes():
+    import pandas as pd
+
+    rows = [
+        dict(model="mlp", task="ntk", N=1024, method="auto", speedup_vs_jacobian=65.0, gram_pct_of_matmul=80.0,
+             peak_MB=300.0, seconds=1.0, note=""),
+        dict(model="mlp", task="ntk", N=4096, method="structured", speedup_vs_jacobian=float("nan"),
+             gram_pct_of_matmul=30.0, peak_MB=600.0, seconds=6.0, note=""),
+        dict(model="ecrn", task="ntk_large", N=10_000, method="auto", speedup_vs_jacobian=float("nan"),
+             gram_pct_of_matmul=50.0, peak_MB=5000.0, seconds=80.0, note=""),
+    ]
+    t = benchmark_targets(pd.DataFrame(rows)).set_index("target")
+    assert t["met"].tolist() == [True, False, False]
