@@ -118,6 +118,8 @@ for path in sorted((ROOT / timings_dir).glob("*.json")):
     rec = json.loads(path.read_text())
     machine = rec.get("machine", {})
     where = machine.get("gpu") or f"CPU, {machine.get('cpus')} cores"
+    if rec.get("note"):
+        print(f"{path.name}: {rec['note']}")
     for chapter, seconds in rec.get("seconds", {}).items():
         records.append({"run": path.stem, "machine": where, "chapter": chapter, "seconds": seconds})
 full = pd.DataFrame(records, columns=["run", "machine", "chapter", "seconds"])

@@ -78,3 +78,8 @@ def test_saved_records_of_the_built_book_all_derive_their_status():
     for profile_dir in sorted((ROOT / "results" / "claims").glob("*")) if (ROOT / "results" / "claims").exists() else []:
         reproduction_table(profile_dir.name)  # raises ReportError on any record that does not derive
         assert load_records(profile_dir.name)
+
+
+def test_full_profile_records_saved_with_the_book_all_derive_their_status():
+    table = reproduction_table("full", results_dir=ROOT / "book" / "measured")
+    assert (table.status != NOT_RUN).sum() >= 20
