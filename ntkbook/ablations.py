@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ntkbook.stats import t_interval  # noqa: F401  (re-exported: chapters import it from here)
 from ntkbook.ntk import ExpectedNTK, empirical_ntk, expected_ntk
 
 __all__ = [
@@ -280,21 +281,6 @@ def mask_draw_trajectories(data, *, drop_probs, mask_seeds, init_seed=0, width=1
                              "test_mse": float(hist.loc[epoch, ("test", "mse")]),
                              "diverged": bool(res.diverged)})
     return pd.DataFrame(rows)
-
-
-def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and t confidence interval (mean, low, high) of independent values (NaN bounds if
-    fewer than two, or if any value is not finite)."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float).ravel()
-    if v.size == 0:
-        raise ValueError("The 'values' parameter of t_interval must hold at least one value. Got an empty sequence instead.")
-    mean = float(v.mean())
-    if v.size < 2 or not np.all(np.isfinite(v)):
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
-    return mean, mean - half, mean + half
 
 
 # ----------------------------------------------------------------------------- B-scale

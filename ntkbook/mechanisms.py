@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ntkbook.stats import t_interval as stats_t_interval
 from .data import Dataset, frequency_errors, load_dataset
 from .experiments import RESULT_COLUMNS
 from .models import build_model
@@ -116,22 +117,13 @@ def _positive_int(value, name: str, owner: str, low: int = 1) -> int:
 
 
 def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided t confidence interval ``(mean, low, high)`` of a 1-D sample.
-
-    The half-width is t_{(1+c)/2, n-1} * s / sqrt(n) with s the unbiased standard deviation;
-    with fewer than two finite values the bounds are NaN (no interval without a spread).
-    """
-    from scipy import stats
-
+    """:func:`ntkbook.stats.t_interval` of the finite values only (NaN triple when none is
+    finite): a run that diverged is reported separately and must not void the interval."""
     v = np.asarray(values, dtype=float).reshape(-1)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return math.nan, math.nan, math.nan
-    mean = float(v.mean())
-    if v.size < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
-    return mean, mean - half, mean + half
+    return stats_t_interval(v, confidence)
 
 
 # ----------------------------------------------------------------------------- spectra at init

@@ -51,6 +51,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ntkbook.stats import t_interval as stats_t_interval
 from ntkbook.ntk import NTKMethod, empirical_ntk
 
 __all__ = [
@@ -114,19 +115,14 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
     """(mean, low, high): the Student-t confidence interval of the mean of ``values``.
 
     With fewer than two values the bounds are NaN (no interval exists), which the verdict
-    rules of :mod:`ntkbook.verdicts` turn into "inconclusive".
+    rules of :mod:`ntkbook.verdicts` turn into "inconclusive". Checks its arguments, then
+    computes with :func:`ntkbook.stats.t_interval`.
     """
-    from scipy import stats
-
     v = np.asarray(values, dtype=float)
     if v.ndim != 1 or v.size == 0:
         _fail("values", "t_interval", "a non-empty 1-D sequence of numbers", values)
     _positive_float(confidence, "confidence", "t_interval", high=1.0 - 1e-12)
-    mean = float(v.mean())
-    if v.size < 2 or not np.all(np.isfinite(v)):
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
-    return mean, mean - half, mean + half
+    return stats_t_interval(v, confidence)
 
 
 def loglog_slope(x, y) -> tuple[float, float]:
