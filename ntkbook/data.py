@@ -642,7 +642,7 @@ def _sklearn_set(loader_name, pretty):
 BOSTON_NOTE = (
     "Boston Housing has a known ethical problem: its `b` column, 1000(Bk - 0.63)^2, encodes "
     "the proportion of Black residents by town and was built on the assumption that racial "
-    "self-segregation affects house prices. Pass drop_b=True to leave it out."
+    "self-segregation affects house prices."
 )
 
 
@@ -700,7 +700,9 @@ def _boston(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.float
     return _split_tabular(
         "boston", x, y, task="regression", n_train=n_train, n_test=n_test, seed=seed,
         test_fraction=test_fraction, standardize=standardize, standardize_y=standardize_y,
-        device=device, dtype=dtype, feature_names=names, source=source, notes=BOSTON_NOTE,
+        device=device, dtype=dtype, feature_names=names, source=source,
+        notes=BOSTON_NOTE + (" This load leaves it out (drop_b=True)." if drop_b
+                             else " Pass drop_b=True to leave it out."),
         extras={"path": str(path)},
     )
 
