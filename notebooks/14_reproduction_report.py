@@ -62,8 +62,16 @@ measured_dir = "book/measured"  # full-profile records saved with the book (from
 
 # %%
 table = reproduction_table(profile)
-columns = ["id", "chapter", "claim", "seeds", "measured", "status"]
-display(HTML(table[columns].to_html(index=False, escape=True, na_rep="")))
+columns = ["id", "status", "claim", "seeds", "measured", "chapter"]
+
+
+def show_table(frame):
+    """The table in a small font inside a horizontally scrolling box, status beside the id."""
+    html = frame[columns].to_html(index=False, escape=True, na_rep="")
+    display(HTML(f'<div style="overflow-x:auto; font-size:0.8em">{html}</div>'))
+
+
+show_table(table)
 
 # %%
 counts = status_counts(table)
@@ -116,7 +124,7 @@ glue("full_paper_reproduced", int((is_paper & (measured.status == STATUS_ORDER[0
 glue("full_paper_not_reproduced", int((is_paper & (measured.status == STATUS_ORDER[1])).sum()), display=False)
 glue("full_paper_inconclusive", int((is_paper & (measured.status == STATUS_ORDER[2])).sum()), display=False)
 glue("full_not_run", int((measured.status == STATUS_ORDER[3]).sum()), display=False)
-display(HTML(measured[columns].to_html(index=False, escape=True, na_rep="")))
+show_table(measured)
 
 # %% [markdown]
 # At paper scale, {glue:text}`full_paper_reproduced` of the paper's claims are reproduced,
