@@ -11,13 +11,7 @@ from ntkbook.data import load_dataset
 from ntkbook.mechanisms import growth_exponents, growth_table, lambda_max_sweep
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The models are tiny: one thread avoids threading overhead (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

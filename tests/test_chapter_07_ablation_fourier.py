@@ -11,13 +11,7 @@ from ntkbook.models import ECRN
 from ntkbook.ntk import empirical_ntk
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The models are tiny: one thread avoids threading overhead (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 DATA = dict(n_train=64, n_test=128, frequencies=(1.0, 8.0), amplitudes=(1.0, 0.5), noise=0.0)
 ON = dict(width=64, depth=2, n_fourier=32, fourier_scale=8.0)

@@ -18,13 +18,7 @@ from ntkbook.models import ECRN
 from ntkbook.ntk import empirical_ntk, expected_ntk
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small matrices: one thread is fastest and avoids contention on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_ecrn(p, depth=3, width=64, seed=0):

@@ -6,7 +6,6 @@ import sys
 
 import pandas as pd
 import pytest
-import torch
 
 from ntkbook.ablations import bscale_contrasts, bscale_point, filtered_stderr, weakest_verdict
 from ntkbook.verdicts import sign_rule
@@ -14,17 +13,11 @@ from ntkbook.verdicts import sign_rule
 SMALL = dict(n_train=16, n_test=64, width=32, depth=2, n_fourier=16, epochs=150)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def sweep():
-    torch.set_num_threads(1)
+def sweep(one_torch_thread):
     return pd.concat([bscale_point(s, [0, 1, 2], **SMALL) for s in (0.1, 2.0, 100.0)], ignore_index=True)
 
 

@@ -5,22 +5,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from ntkbook.ablations import loglog_slopes, t_interval, width_kernel_change
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def changes():
-    torch.set_num_threads(1)
+def changes(one_torch_thread):
     return width_kernel_change([32, 128, 512], [0, 1], n_train=12, depth=2, n_fourier=8, epochs=30, ntk_every=15)
 
 
