@@ -1,4 +1,4 @@
-"""Print the NTK benchmark table of ntkbook.benchmark (issue 3).
+"""Print the NTK benchmark table of ntkbook.experiments.ntk_speed (issue 3).
 
     .venv/bin/python benchmarks/ntk_benchmark.py            # the full profile (tens of minutes)
     .venv/bin/python benchmarks/ntk_benchmark.py --profile ci
@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from ntkbook.benchmark import PROFILES, benchmark_targets, ntk_benchmark  # noqa: E402
+from ntkbook.experiments.ntk_speed import PROFILES, benchmark_targets, ntk_benchmark  # noqa: E402
 
 
 def main(argv=None):

@@ -49,9 +49,9 @@ from myst_nb import glue
 from ntkbook.ntk import empirical_ntk
 from ntkbook.plots import figure, glue_figure, plot_spectrum, run_label
 from ntkbook.plots.theory import plot_method_costs
-from ntkbook.theory import compare_ntk_methods
-from ntkbook.claims import record_claim
-from ntkbook.verdicts import show_claim, threshold_rule
+from ntkbook.experiments.theory import compare_ntk_methods
+from ntkbook.claims.registry import record_claim
+from ntkbook.claims.rules import show_claim, threshold_rule
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 

@@ -43,12 +43,12 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from ntkbook.claims import record_claim
+from ntkbook.claims.registry import record_claim
 from ntkbook.models import ECRN, MLP
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.theory import plot_loglog_sweep
-from ntkbook.theory import kernel_change_sweep, kernel_error_sweep, slope_interval
-from ntkbook.verdicts import interval_rule, show_claim, sign_rule
+from ntkbook.experiments.theory import kernel_change_sweep, kernel_error_sweep, slope_interval
+from ntkbook.claims.rules import interval_rule, show_claim, sign_rule
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 

@@ -58,13 +58,13 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from ntkbook.claims import record_claim
+from ntkbook.claims.registry import record_claim
 from ntkbook.data import load_dataset
 from ntkbook.models import MLP
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.theory import plot_decay_rates, plot_loglog_sweep, plot_trajectory_overlay
 from ntkbook.regression import linearized_predictions
-from ntkbook.theory import (
+from ntkbook.experiments.theory import (
     circle_inputs,
     linearization_gap_sweep,
     loglog_slope,
@@ -72,7 +72,7 @@ from ntkbook.theory import (
     slope_interval,
     t_interval,
 )
-from ntkbook.verdicts import interval_rule, show_claim, sign_rule
+from ntkbook.claims.rules import interval_rule, show_claim, sign_rule
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 

@@ -51,12 +51,12 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from ntkbook.claims import record_claim
+from ntkbook.claims.registry import record_claim
 from ntkbook.ntk import empirical_ntk
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.theory import plot_bound_vs_error
-from ntkbook.theory import TwoLayerReLU, arora_gram, bound_vs_error_sweep, relative_frobenius, sphere_binary_task
-from ntkbook.verdicts import show_claim, threshold_rule
+from ntkbook.experiments.theory import TwoLayerReLU, arora_gram, bound_vs_error_sweep, relative_frobenius, sphere_binary_task
+from ntkbook.claims.rules import show_claim, threshold_rule
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 
@@ -85,7 +85,7 @@ device = "cpu"  # where the networks are trained ("cuda" works too)
 #
 # The theorem is about $f(x) = \frac{1}{\sqrt m}\sum_{r=1}^m a_r\, \mathrm{relu}(w_r^\top x)$
 # with $w_r \sim N(0, \kappa^2 I)$ trained by gradient descent on $\frac12\sum_i (f(x_i) - y_i)^2$
-# and the signs $a_r \in \{\pm 1\}$ fixed (`ntkbook.theory.TwoLayerReLU`). Its NTK with respect
+# and the signs $a_r \in \{\pm 1\}$ fixed (`ntkbook.experiments.theory.TwoLayerReLU`). Its NTK with respect
 # to the first layer converges, as $m \to \infty$, to
 #
 # $$

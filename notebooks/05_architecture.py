@@ -40,13 +40,13 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from ntkbook.claims import record_claim
+from ntkbook.claims.registry import record_claim
 from ntkbook.data import load_dataset
-from ntkbook.experiments import paired_comparison
-from ntkbook.mechanisms import init_spectra, t_interval
+from ntkbook.experiments.runs import paired_comparison
+from ntkbook.experiments.mechanisms import init_spectra, t_interval
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.mechanisms import plot_metric_by_variant, plot_spectra
-from ntkbook.verdicts import show_claim, sign_rule
+from ntkbook.claims.rules import show_claim, sign_rule
 
 torch.set_num_threads(1)  # the models here are small: one thread avoids threading overhead
 
@@ -324,7 +324,7 @@ glue("verdict", verdict.verdict, display=False)
 # ```{exercise-start}
 # :label: ex-arch-3
 # ```
-# Use `ntkbook.mechanisms.init_spectra` to compare the ECRN with `alpha="1/L"` and with
+# Use `ntkbook.experiments.mechanisms.init_spectra` to compare the ECRN with `alpha="1/L"` and with
 # `alpha="1/sqrt(L)"` at depths 4, 8 and 16. Which schedule keeps $\lambda_{\max}$ of the
 # same order as the depth grows?
 # ```{exercise-end}

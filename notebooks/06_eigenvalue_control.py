@@ -40,12 +40,12 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from ntkbook.claims import record_claim
+from ntkbook.claims.registry import record_claim
 from ntkbook.data import load_dataset
-from ntkbook.mechanisms import growth_exponents, growth_table, lambda_max_sweep, t_interval
+from ntkbook.experiments.mechanisms import growth_exponents, growth_table, lambda_max_sweep, t_interval
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.mechanisms import plot_growth_fit, plot_lambda_max_curves, plot_stability
-from ntkbook.verdicts import interval_rule, show_claim, threshold_rule
+from ntkbook.claims.rules import interval_rule, show_claim, threshold_rule
 
 torch.set_num_threads(1)  # the models here are small: one thread avoids threading overhead
 
@@ -320,7 +320,7 @@ glue("verdict_big", verdict_big.verdict, display=False)
 # :label: ex-eig-2
 # ```
 # Rerun the sweep with a learning rate scaled to each run,
-# $\eta = n / \lambda_{\max}(0)$ (use `ntkbook.mechanisms.stable_lr` and
+# $\eta = n / \lambda_{\max}(0)$ (use `ntkbook.experiments.mechanisms.stable_lr` and
 # `ntkbook.train.train`). Does any run still diverge at $\alpha = 4$? What happens to the
 # excess growth exponent?
 # ```{exercise-end}

@@ -44,13 +44,13 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from ntkbook.claims import record_claim
+from ntkbook.claims.registry import record_claim
 from ntkbook.data import frequency_errors, load_dataset
-from ntkbook.experiments import paired_comparison
-from ntkbook.mechanisms import fourier_ablation, init_spectra, mode_rates, t_interval
+from ntkbook.experiments.runs import paired_comparison
+from ntkbook.experiments.mechanisms import fourier_ablation, init_spectra, mode_rates, t_interval
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.mechanisms import plot_fits, plot_frequency_errors, plot_metric_by_variant, plot_spectra
-from ntkbook.verdicts import show_claim, sign_rule
+from ntkbook.claims.rules import show_claim, sign_rule
 
 torch.set_num_threads(1)  # the models here are small: one thread avoids threading overhead
 
@@ -88,7 +88,7 @@ device = "cpu"  # where training happens ("cuda" works too)
 #
 # Each model is trained by full-batch gradient descent with a step set from its own kernel,
 # $\eta = $ {glue:text}`lr_fraction:g` $\times\, 2n/\lambda_{\max}(0)$
-# (`ntkbook.mechanisms.stable_lr`), so that both take the same step *relative to their
+# (`ntkbook.experiments.mechanisms.stable_lr`), so that both take the same step *relative to their
 # stability limit*: the comparison is between kernels, not between learning rates.
 
 # %%
@@ -240,7 +240,7 @@ glue("verdict_bias", verdict_bias.verdict, display=False)
 # $\eta = 2\rho n/\lambda_{\max}$ ($\rho$ the fraction above) that factor is
 # $1 - 2\rho\,\lambda_i/\lambda_{\max}$. A mode $v$ that is not an eigenvector is learned at
 # a speed set by the *rate* $v^\top\Theta v / (v^\top v\, \lambda_{\max})$ between 0 and 1
-# (`ntkbook.mechanisms.mode_rates` averages it over $\sin$ and $\cos$). We compute it for
+# (`ntkbook.experiments.mechanisms.mode_rates` averages it over $\sin$ and $\cos$). We compute it for
 # both frequencies on the training inputs of the first seed, at initialization.
 
 # %%

@@ -44,13 +44,13 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from ntkbook.ablations import expected_ntk_check, mask_draw_trajectories, t_interval
-from ntkbook.claims import record_claim
+from ntkbook.experiments.ablations import expected_ntk_check, mask_draw_trajectories, t_interval
+from ntkbook.claims.registry import record_claim
 from ntkbook.data import load_dataset
-from ntkbook.experiments import ExperimentConfig, paired_comparison, run_experiment, summarize
+from ntkbook.experiments.runs import ExperimentConfig, paired_comparison, run_experiment, summarize
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.ablations import plot_expected_ntk_gaps, plot_kernel_change_by_mask, plot_paired_errors
-from ntkbook.verdicts import interval_rule, show_claim, sign_rule
+from ntkbook.claims.rules import interval_rule, show_claim, sign_rule
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile); the book's
@@ -116,7 +116,7 @@ cpu_threads = 1  # torch CPU threads; these small matrices run fastest on one (0
 # $\alpha_l\sqrt{1-p_l}$, so that each block's increment is weighted by $1 - p_l$. This is
 # exact for the terms that are linear in each $m_l$; it neglects only that the Gaussian
 # expectations of block $l$ depend on the masks of earlier blocks. The package computes it
-# with `ntkbook.ablations.weighted_ntk`.
+# with `ntkbook.experiments.ablations.weighted_ntk`.
 #
 # A tempting alternative is the NTK of the network in evaluation mode, where the branch is
 # multiplied by its mean $1 - p_l$. That weights each increment by $(1 - p_l)^2$, not
@@ -401,7 +401,7 @@ glue("verdict_gen", verdict_gen.verdict, display=False)
 # ```
 # The generalization comparison trains both variants for the same number of steps. Design a
 # fairer comparison, for instance one that stops each run at its best validation error, and
-# run it with `ntkbook.experiments.run_experiment`.
+# run it with `ntkbook.experiments.runs.run_experiment`.
 # ```{exercise-end}
 # ```
 #

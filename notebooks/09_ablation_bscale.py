@@ -45,12 +45,12 @@ import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from ntkbook.ablations import bscale_contrasts, filtered_stderr, weakest_verdict
-from ntkbook.claims import record_claim
+from ntkbook.experiments.ablations import bscale_contrasts, filtered_stderr, weakest_verdict
+from ntkbook.claims.registry import record_claim
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.ablations import plot_bscale_errors, plot_bscale_rank
-from ntkbook.sweep import run_sweep
-from ntkbook.verdicts import show_claim, sign_rule
+from ntkbook.pipeline.sweep import run_sweep
+from ntkbook.claims.rules import show_claim, sign_rule
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile); the `ci` profile

@@ -44,12 +44,12 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from ntkbook.ablations import loglog_slopes, t_interval, width_kernel_change
-from ntkbook.claims import record_claim
+from ntkbook.experiments.ablations import loglog_slopes, t_interval, width_kernel_change
+from ntkbook.claims.registry import record_claim
 from ntkbook.data import load_dataset
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.ablations import plot_width_loglog, plot_width_trajectories
-from ntkbook.verdicts import interval_rule, show_claim
+from ntkbook.claims.rules import interval_rule, show_claim
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile); the `ci` profile
@@ -77,7 +77,7 @@ cpu_threads = 1  # torch CPU threads; these small matrices run fastest on one (0
 # Every width uses the same data, the same learning rate and the same number of steps;
 # seed $s$ fixes the data and the initialization. The ECRN is in NTK parameterization, so
 # its kernel at initialization has a finite limit and the same learning rate is stable at
-# every width. `ntkbook.ablations.width_kernel_change` trains each network and records the
+# every width. `ntkbook.experiments.ablations.width_kernel_change` trains each network and records the
 # NTK on the training inputs every `ntk_every` epochs.
 
 # %%

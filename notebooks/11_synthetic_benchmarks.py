@@ -49,14 +49,14 @@ import pandas as pd
 from IPython.display import display
 from myst_nb import glue
 
-from ntkbook.benchmarks import (bayes_accuracy, claim_outcome, gaussian_mixture_benchmark,
+from ntkbook.experiments.benchmarks import (bayes_accuracy, claim_outcome, gaussian_mixture_benchmark,
                                 run_benchmark, sinusoid_benchmark)
-from ntkbook.claims import record_claim
+from ntkbook.claims.registry import record_claim
 from ntkbook.data import load_dataset
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.benchmarks import (plot_learning_curves, plot_model_intervals,
                                       plot_paired_differences)
-from ntkbook.verdicts import show_claim, sign_rule
+from ntkbook.claims.rules import show_claim, sign_rule
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile). The book's
@@ -90,7 +90,7 @@ device = "cpu"  # where the networks train ("cuda" works too)
 # Every network is trained by full-batch Adam at the same learning rate for the same number
 # of steps (MSE for regression, cross-entropy for classification); the kernel model is
 # solved in closed form, its ridge chosen by leave-one-out error {cite}`rifkin2007notes`.
-# Each configuration is a function of `ntkbook.benchmarks`; the table lists every setting
+# Each configuration is a function of `ntkbook.experiments.benchmarks`; the table lists every setting
 # that differs from the package defaults.
 
 # %%
@@ -113,7 +113,7 @@ pd.concat({sin_bench.name: sin_bench.settings_table(), gm_bench.name: gm_bench.s
 # ## Sinusoid regression
 #
 # `run_benchmark` trains every network on every seed through
-# `ntkbook.experiments.run_experiment`, which caches each run under `results/` by the hash
+# `ntkbook.experiments.runs.run_experiment`, which caches each run under `results/` by the hash
 # of its configuration, then fits the kernel model on the same splits.
 
 # %%

@@ -44,12 +44,12 @@ import pandas as pd
 from IPython.display import display
 from myst_nb import glue
 
-from ntkbook.benchmarks import claim_outcome, run_benchmark, uci_benchmark
-from ntkbook.claims import record_claim
+from ntkbook.experiments.benchmarks import claim_outcome, run_benchmark, uci_benchmark
+from ntkbook.claims.registry import record_claim
 from ntkbook.data import load_dataset
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.benchmarks import plot_model_intervals, plot_paired_differences
-from ntkbook.verdicts import show_claim, sign_rule
+from ntkbook.claims.rules import show_claim, sign_rule
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile). The `ci` profile
@@ -100,7 +100,7 @@ glue("drop_b", "dropped" if drop_b else "kept (drop_b=False)", display=False)
 #
 # ## The configurations
 #
-# One configuration per dataset, built by `ntkbook.benchmarks.uci_benchmark`: full-batch
+# One configuration per dataset, built by `ntkbook.experiments.benchmarks.uci_benchmark`: full-batch
 # Adam for every network (MSE on Boston, cross-entropy on Iris and Wine) and the same width,
 # depth, learning rate and number of steps for all. The ECRN's Fourier scale is
 # $\sigma = 1/(2\pi\sqrt{d})$ for $d$ standardized inputs, so the phases
@@ -114,7 +114,7 @@ pd.concat({b.name: b.settings_table() for b in benches.values()},
 # %% [markdown]
 # ## Running the three benchmarks
 #
-# Each network run goes through `ntkbook.experiments.run_experiment` and is cached under
+# Each network run goes through `ntkbook.experiments.runs.run_experiment` and is cached under
 # `results/` by its configuration hash, so rerunning the chapter is cheap. The kernel model's
 # ridge is chosen by leave-one-out error on the training split {cite}`rifkin2007notes`; for
 # the classifiers its outputs are turned into probabilities by a softmax whose temperature

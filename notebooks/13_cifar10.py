@@ -48,14 +48,14 @@ import pandas as pd
 from IPython.display import display
 from myst_nb import glue
 
-from ntkbook.benchmarks import cifar_benchmark, claim_outcome, run_benchmark
-from ntkbook.claims import record_claim
+from ntkbook.experiments.benchmarks import cifar_benchmark, claim_outcome, run_benchmark
+from ntkbook.claims.registry import record_claim
 from ntkbook.data import load_dataset
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.benchmarks import (plot_kernel_change, plot_learning_curves,
                                       plot_model_intervals, plot_ntk_evolution,
                                       plot_paired_differences)
-from ntkbook.verdicts import show_claim, sign_rule
+from ntkbook.claims.rules import show_claim, sign_rule
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile: all 5,000 training
@@ -114,7 +114,7 @@ glue("epochs", epochs, display=False)
 #
 # ## The configuration
 #
-# One configuration, built by `ntkbook.benchmarks.cifar_benchmark`; each cell of the table
+# One configuration, built by `ntkbook.experiments.benchmarks.cifar_benchmark`; each cell of the table
 # gives the value and, in brackets, the package default it replaces. Our choices
 # (reconstruction):
 #
@@ -138,7 +138,7 @@ bench.settings_table()
 # ## Training
 #
 # `run_benchmark` trains each network on each seed through
-# `ntkbook.experiments.run_experiment`, which caches every run under `results/` by the hash
+# `ntkbook.experiments.runs.run_experiment`, which caches every run under `results/` by the hash
 # of its configuration, so a rerun of this chapter only recomputes what changed. Every
 # `ntk_every` epochs an `NTKTracker` records the spectrum of the empirical NTK on the first
 # `ntk_probe` training images.

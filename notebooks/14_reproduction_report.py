@@ -44,10 +44,10 @@
 from IPython.display import HTML, display
 from myst_nb import glue
 
-from ntkbook.notebooks import ROOT
+from ntkbook.pipeline.notebooks import ROOT
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.report import plot_status_counts
-from ntkbook.report import STATUS_ORDER, reproduction_table, status_counts
+from ntkbook.claims.report import STATUS_ORDER, reproduction_table, status_counts
 
 # %% tags=["parameters"]
 profile = "full"  # which profile produced this run (set by the runner); the report reads that profile's records

@@ -40,11 +40,11 @@ import pandas as pd
 from myst_nb import glue
 
 from ntkbook.data import load_dataset
-from ntkbook.experiments import paired_comparison, summarize
+from ntkbook.experiments.runs import paired_comparison, summarize
 from ntkbook.models import ECRN
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.train import NTKTracker, train
-from ntkbook.verdicts import show_claim, sign_rule
+from ntkbook.claims.rules import show_claim, sign_rule
 
 # %% [markdown]
 # ## 1. Parameters
@@ -83,7 +83,7 @@ print(data.source)
 # $\|\Theta_T - \Theta_0\|_F / \|\Theta_0\|_F$ on a fixed probe set.
 
 # %%
-rows = []  # tidy rows: one per (alpha, seed), the format ntkbook.experiments summarizes
+rows = []  # tidy rows: one per (alpha, seed), the format ntkbook.experiments.runs summarizes
 n_diverged = 0
 for alpha in alphas:
     for seed in range(n_seeds):
@@ -148,7 +148,7 @@ glue("template_diff", float(paired.mean_difference), display=False)
 # %% [markdown]
 # The mean paired difference is {glue:text}`template_diff:.3g`. A chapter of your own
 # would now discuss what this means, and save its verdict with
-# `ntkbook.claims.record_claim` after adding its claim to `ntkbook.claims.CLAIMS`, so that
+# `ntkbook.claims.registry.record_claim` after adding its claim to `ntkbook.claims.registry.CLAIMS`, so that
 # the {ref}`chapter-reproduction-report` picks it up.
 #
 # ## Exercises

@@ -40,8 +40,8 @@ import pandas as pd
 from IPython.display import HTML, display
 from myst_nb import glue
 
-from ntkbook.notebooks import ROOT
-from ntkbook.report import chapter_timings
+from ntkbook.pipeline.notebooks import ROOT
+from ntkbook.claims.report import chapter_timings
 
 # %% tags=["parameters"]
 profile = "full"  # which profile produced this run (set by the runner)
@@ -148,7 +148,7 @@ else:
 # ```
 # ```python
 # from distributed import LocalCluster
-# from ntkbook.sweep import run_sweep
+# from ntkbook.pipeline.sweep import run_sweep
 # with LocalCluster(n_workers=2, threads_per_worker=1) as cluster:
 #     table = run_sweep("bscale_point", "fourier_scale", [0.1, 1.0, 10.0],
 #                       scheduler=cluster.scheduler_address)

@@ -37,10 +37,10 @@
 from IPython.display import HTML, display
 from myst_nb import glue
 
-from ntkbook.benchmark import benchmark_targets, ntk_benchmark
+from ntkbook.experiments.ntk_speed import benchmark_targets, ntk_benchmark
 from ntkbook.ntk import NTKMethod
 from ntkbook.plots import figure, glue_figure, run_label
-from ntkbook.plots.performance import plot_method_times
+from ntkbook.plots.ntk_speed import plot_method_times
 
 # %% tags=["parameters"]
 profile = "full"  # which profile produced this run (set by the runner)

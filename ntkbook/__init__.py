@@ -7,10 +7,10 @@ One concept per module; imports flow one way:
 - ``ntkbook.analytic``: infinite-width NNGP and NTK kernels.
 - ``ntkbook.data``: dataset loaders.
 - ``ntkbook.train``: training with NTK tracking.
-- ``ntkbook.experiments``: seeded experiment runs and their summaries.
-- ``ntkbook.verdicts``: claim boxes whose verdicts are computed by stated rules.
+- ``ntkbook.experiments.runs``: seeded experiment runs and their summaries.
+- ``ntkbook.claims.rules``: claim boxes whose verdicts are computed by stated rules.
 - ``ntkbook.plots``: every figure of the book.
-- ``ntkbook.notebooks`` and ``ntkbook.cli``: the papermill pipeline behind the book.
+- ``ntkbook.pipeline.notebooks`` and ``ntkbook.pipeline.cli``: the papermill pipeline behind the book.
 """
 
 __version__ = "0.1.0"

@@ -3,7 +3,7 @@
 ``t_interval(values)`` returns ``(mean, low, high)``: the two-sided Student-t interval of the
 mean, half-width t_{(1+c)/2, n-1} * s / sqrt(n) with s the unbiased standard deviation.
 With fewer than two values, or any value that is not finite, the bounds are NaN: there is no
-interval, and the verdict rules of :mod:`ntkbook.verdicts` turn NaN into "inconclusive".
+interval, and the verdict rules of :mod:`ntkbook.claims.rules` turn NaN into "inconclusive".
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Dataset
+from ntkbook.data import Dataset
 
 __all__ = ["train", "TrainResult", "TrainState", "Callback", "NTKTracker", "HISTORY_COLUMNS",
            "ntk_spectrum_metrics"]
@@ -239,7 +239,7 @@ class NTKTracker(Callback):
         self._y = y
 
     def kernel(self, model: nn.Module) -> torch.Tensor:
-        from .ntk import empirical_ntk
+        from ntkbook.ntk import empirical_ntk
 
         was_training = model.training
         model.eval()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ntkbook.theory import compare_ntk_methods
+from ntkbook.experiments.theory import compare_ntk_methods
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ntkbook.models import MLP
-from ntkbook.theory import (
+from ntkbook.experiments.theory import (
     _gd,
     kernel_change_sweep,
     kernel_error_sweep,

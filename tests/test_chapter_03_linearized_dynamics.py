@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ntkbook.models import MLP
-from ntkbook.theory import (
+from ntkbook.experiments.theory import (
     circle_inputs,
     linearization_gap_sweep,
     linearized_trajectory,

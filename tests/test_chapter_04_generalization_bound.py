@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ntkbook.ntk import empirical_ntk
-from ntkbook.theory import (
+from ntkbook.experiments.theory import (
     TwoLayerReLU,
     arora_bound,
     arora_gram,

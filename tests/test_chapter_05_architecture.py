@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ntkbook.experiments import paired_comparison
-from ntkbook.mechanisms import SPECTRUM_METRICS, init_spectra, t_interval
+from ntkbook.experiments.runs import paired_comparison
+from ntkbook.experiments.mechanisms import SPECTRUM_METRICS, init_spectra, t_interval
 from ntkbook.ntk import empirical_ntk
 from ntkbook.models import ECRN
 

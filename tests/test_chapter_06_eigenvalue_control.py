@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ntkbook.data import load_dataset
-from ntkbook.mechanisms import growth_exponents, growth_table, lambda_max_sweep
+from ntkbook.experiments.mechanisms import growth_exponents, growth_table, lambda_max_sweep
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

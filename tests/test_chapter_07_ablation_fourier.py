@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from ntkbook.data import load_dataset
-from ntkbook.experiments import paired_comparison
-from ntkbook.mechanisms import FrequencyErrorTracker, fourier_ablation, init_spectra, mode_rates, stable_lr
+from ntkbook.experiments.runs import paired_comparison
+from ntkbook.experiments.mechanisms import FrequencyErrorTracker, fourier_ablation, init_spectra, mode_rates, stable_lr
 from ntkbook.models import ECRN
 from ntkbook.ntk import empirical_ntk
 

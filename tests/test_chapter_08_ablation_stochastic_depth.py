@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ntkbook.ablations import (
+from ntkbook.experiments.ablations import (
     eval_mode_ntk,
     exact_expected_ntk,
     expected_ntk_check,

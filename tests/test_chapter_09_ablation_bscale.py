@@ -7,8 +7,8 @@ import sys
 import pandas as pd
 import pytest
 
-from ntkbook.ablations import bscale_contrasts, bscale_point, filtered_stderr, weakest_verdict
-from ntkbook.verdicts import sign_rule
+from ntkbook.experiments.ablations import bscale_contrasts, bscale_point, filtered_stderr, weakest_verdict
+from ntkbook.claims.rules import sign_rule
 
 SMALL = dict(n_train=16, n_test=64, width=32, depth=2, n_fourier=16, epochs=150)
 
@@ -72,7 +72,7 @@ def test_bscale_point_rejects_a_negative_scale():
 
 @pytest.mark.slow
 def test_the_run_notebook_glues_every_seed_through_run_sweep(tmp_path):
-    from ntkbook.sweep import run_sweep
+    from ntkbook.pipeline.sweep import run_sweep
 
     fixed = {"n_seeds": 2, "width": 8, "depth": 1, "n_fourier": 4, "epochs": 3, "n_train": 8, "n_test": 16}
     with filtered_stderr():

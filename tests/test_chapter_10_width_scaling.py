@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntkbook.ablations import loglog_slopes, t_interval, width_kernel_change
+from ntkbook.experiments.ablations import loglog_slopes, t_interval, width_kernel_change
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

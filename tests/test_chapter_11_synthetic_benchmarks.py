@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from ntkbook.analytic import mlp_kernels  # noqa: E402
-from ntkbook.benchmarks import (Benchmark, KernelBaseline, claim_outcome, fit_temperature,  # noqa: E402
+from ntkbook.experiments.benchmarks import (Benchmark, KernelBaseline, claim_outcome, fit_temperature,  # noqa: E402
                                 gaussian_mixture_benchmark, kernel_ridge_loo, run_benchmark,
                                 sinusoid_benchmark, torch_threads)
 from ntkbook.plots.benchmarks import (plot_model_intervals, plot_ntk_evolution,  # noqa: E402
@@ -182,7 +182,7 @@ def test_table_has_one_row_per_model_in_benchmark_order(tmp_path):
 
 def test_the_kernel_model_is_solved_once_for_splits_that_hold_the_same_examples(
         monkeypatch, tmp_path):
-    import ntkbook.benchmarks as nb
+    import ntkbook.experiments.benchmarks as nb
     from ntkbook.data import make_dataset
 
     rng = np.random.default_rng(0)
@@ -203,7 +203,7 @@ def test_the_kernel_model_is_solved_once_for_splits_that_hold_the_same_examples(
 
 
 def test_no_model_beats_the_bayes_accuracy_of_the_mixture_by_more_than_noise(tmp_path):
-    from ntkbook.benchmarks import bayes_accuracy
+    from ntkbook.experiments.benchmarks import bayes_accuracy
 
     bench = gaussian_mixture_benchmark(n_seeds=2, n_train=200, n_test=400, width=32, depth=2,
                                        epochs=60)

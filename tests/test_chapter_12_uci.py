@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ntkbook.benchmarks import UCI_FEATURES, run_benchmark, uci_benchmark, unit_phase_scale
+from ntkbook.experiments.benchmarks import UCI_FEATURES, run_benchmark, uci_benchmark, unit_phase_scale
 
 HAS_BOSTON = (Path(os.environ.get("NTKBOOK_DATA_DIR", "/nonexistent")) / "boston_housing.csv").exists()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ntkbook.benchmarks import cifar_benchmark, run_benchmark, unit_phase_scale
+from ntkbook.experiments.benchmarks import cifar_benchmark, run_benchmark, unit_phase_scale
 
 HAS_CIFAR = (Path(os.environ.get("NTKBOOK_DATA_DIR", "/nonexistent")) / "cifar10-5k.npz").exists()
 

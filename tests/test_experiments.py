@@ -1,4 +1,4 @@
-"""ntkbook.experiments: seeded cached runs, sidecars, summaries and paired comparisons."""
+"""ntkbook.experiments.runs: seeded cached runs, sidecars, summaries and paired comparisons."""
 
 import json
 
@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 
 import ntkbook
-from ntkbook import experiments as E
-from ntkbook.experiments import (ExperimentConfig, config_hash, paired_comparison,
+from ntkbook.experiments import runs as E
+from ntkbook.experiments.runs import (ExperimentConfig, config_hash, paired_comparison,
                                  run_experiment, summarize)
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ntkbook import cli, notebooks
-from ntkbook.notebooks import ParameterError, declared_parameters, read_notebook, validate_parameters
+from ntkbook.pipeline import cli, notebooks
+from ntkbook.pipeline.notebooks import ParameterError, declared_parameters, read_notebook, validate_parameters
 
 SOURCE = textwrap.dedent(
     '''\

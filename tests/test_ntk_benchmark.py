@@ -1,10 +1,10 @@
-"""Specification of ntkbook.benchmark: the table's shape and honesty, not its timings."""
+"""Specification of ntkbook.experiments.ntk_speed: the table's shape and honesty, not its timings."""
 
 import math
 
 import pytest
 
-from ntkbook.benchmark import benchmark_targets, matmul_rate, ntk_benchmark
+from ntkbook.experiments.ntk_speed import benchmark_targets, matmul_rate, ntk_benchmark
 
 
 def test_matmul_rate_is_a_positive_gflops_number():

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ntkbook.claims import CLAIMS, NOT_RUN, load_records, record_claim
-from ntkbook.report import ReportError, reproduction_table
-from ntkbook.verdicts import VERDICTS, interval_rule, sign_rule
+from ntkbook.claims.registry import CLAIMS, NOT_RUN, load_records, record_claim
+from ntkbook.claims.report import ReportError, reproduction_table
+from ntkbook.claims.rules import VERDICTS, interval_rule, sign_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 STATUS_WORDS = ["reproduced", "not reproduced", "inconclusive", "supported", "not supported"]
@@ -48,7 +48,7 @@ def test_a_record_whose_status_cannot_be_derived_is_refused(tmp_path):
 
 
 def test_record_claim_refuses_an_unknown_id_or_a_typed_verdict(tmp_path):
-    from ntkbook.verdicts import Verdict
+    from ntkbook.claims.rules import Verdict
 
     with pytest.raises(ValueError, match="claim_id"):
         record_claim("no_such_claim", interval_rule(0, 0, 0, (-1, 1)), profile="ci", seeds=1, results_dir=tmp_path)

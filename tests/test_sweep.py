@@ -4,9 +4,9 @@ import textwrap
 
 import pytest
 
-from ntkbook import cli, notebooks
-from ntkbook.notebooks import ParameterError
-from ntkbook.sweep import run_sweep
+from ntkbook.pipeline import cli, notebooks
+from ntkbook.pipeline.notebooks import ParameterError
+from ntkbook.pipeline.sweep import run_sweep
 
 SOURCE = textwrap.dedent(
     '''\

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ntkbook.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, claim_box, interval_rule, sign_rule, threshold_rule
+from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, claim_box, interval_rule, sign_rule, threshold_rule
 
 
 def test_interval_inside_expected_range_is_supported():

@@ -17,11 +17,11 @@
 # # One point of the B-scale sweep
 #
 # A run notebook, not a chapter: the chapter {ref}`chapter-ablation-bscale` executes it
-# once per Fourier scale with `ntkbook.sweep.run_sweep` (or `ntkbook sweep bscale_point -p
+# once per Fourier scale with `ntkbook.pipeline.sweep.run_sweep` (or `ntkbook sweep bscale_point -p
 # fourier_scale 0.1,1,10,100`) and reads back the values glued here.
 #
 # For one scale sigma it trains the ECRN (stochastic depth off) on a 1-d sinusoid regression
-# for several seeds with `ntkbook.ablations.bscale_point`, and glues the train and test
+# for several seeds with `ntkbook.experiments.ablations.bscale_point`, and glues the train and test
 # MSE, their gap and the effective rank of the NTK at initialization: the mean over seeds
 # and the value of every seed (`train_mse_s0`, `test_mse_s0`, ...).
 
@@ -31,7 +31,7 @@ import math
 import torch
 from myst_nb import glue
 
-from ntkbook.ablations import bscale_point
+from ntkbook.experiments.ablations import bscale_point
 
 # %% tags=["parameters"]
 profile = "full"  # which profile produced this run (set by the runner)

@@ -1,7 +1,7 @@
 """Figures of the ablation chapters of part II: stochastic depth, B-scale, width.
 
 Every function takes the data a chapter computed (a pandas table from
-:mod:`ntkbook.ablations`) and an ``ax``, draws means with 95 % t intervals across seeds, and
+:mod:`ntkbook.experiments.ablations`) and an ``ax``, draws means with 95 % t intervals across seeds, and
 never drops a non-finite value silently: diverged or failed points are drawn as red crosses
 on the axis and counted in the legend.
 """
@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ntkbook.ablations import t_interval
+from ntkbook.experiments.ablations import t_interval
 
 __all__ = [
     "plot_mean_band",
@@ -114,7 +114,7 @@ def plot_kernel_change_by_mask(table: pd.DataFrame, *, ax_mean, ax_std):
 
 def plot_paired_errors(diffs: pd.DataFrame, *, ax=None, labels=("with", "without")):
     """Test error per seed for two variants, the pairs joined by a line (``diffs`` has columns
-    seed, a, b as in :class:`ntkbook.experiments.PairedComparison`)."""
+    seed, a, b as in :class:`ntkbook.experiments.runs.PairedComparison`)."""
     if ax is None:
         ax = plt.gca()
     for _, row in diffs.iterrows():

@@ -28,7 +28,7 @@ def plot_model_intervals(summary: pd.DataFrame, metric: str, *, ax, n_expected: 
                          log: bool = False, order=None):
     """Mean and 95 % confidence interval of ``metric`` for each model (one row per model).
 
-    ``summary`` is the output of :func:`ntkbook.experiments.summarize` (columns model, metric,
+    ``summary`` is the output of :func:`ntkbook.experiments.runs.summarize` (columns model, metric,
     n, mean, ci_low, ci_high). When ``n_expected`` is given, a model with fewer seeds is
     annotated "n of N seeds" (the others diverged); an interval that is not finite (n < 2) is
     drawn as a bare point and annotated.
@@ -69,7 +69,7 @@ def plot_model_intervals(summary: pd.DataFrame, metric: str, *, ax, n_expected: 
 def plot_paired_differences(comparisons, *, ax, labels=None):
     """Paired differences (a - b) with their 95 % intervals, and the zero line.
 
-    ``comparisons`` is a list of :class:`ntkbook.experiments.PairedComparison`; ``labels``
+    ``comparisons`` is a list of :class:`ntkbook.experiments.runs.PairedComparison`; ``labels``
     overrides the default "a - b" names.
     """
     comparisons = list(comparisons)
@@ -134,7 +134,7 @@ def plot_ntk_evolution(evolution: pd.DataFrame, *, ax, normalize: bool = True, o
     """The tracked NTK eigenvalue of each network against the epoch, on a log scale.
 
     ``evolution`` has columns model, seed, epoch, value (as returned by
-    :meth:`ntkbook.benchmarks.BenchmarkResult.ntk_evolution`). With ``normalize`` each seed is
+    :meth:`ntkbook.experiments.benchmarks.BenchmarkResult.ntk_evolution`). With ``normalize`` each seed is
     divided by its value at epoch 0, so networks whose kernels differ in scale by orders of
     magnitude can share an axis. Median over seeds with the min-max band.
     """
@@ -164,7 +164,7 @@ def plot_kernel_change(evolution: pd.DataFrame, *, ax, order=None):
     (epochs after the first), median over seeds with the min-max band, on a log scale.
 
     ``evolution`` has columns model, seed, epoch, value (the ``kernel_change`` records of
-    :meth:`ntkbook.benchmarks.BenchmarkResult.ntk_evolution`).
+    :meth:`ntkbook.experiments.benchmarks.BenchmarkResult.ntk_evolution`).
     """
     _check_columns(evolution, ["model", "seed", "epoch", "value"], "plot_kernel_change",
                    "evolution")

@@ -1,6 +1,6 @@
 """Figures of part II (the NTK-ECRN's mechanisms): each takes data and an ``ax``.
 
-The data come from :mod:`ntkbook.mechanisms`. No function draws a non-finite value: diverged
+The data come from :mod:`ntkbook.experiments.mechanisms`. No function draws a non-finite value: diverged
 runs are drawn as markers at their last finite epoch and named in the legend.
 """
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
-from ntkbook.mechanisms import t_interval
+from ntkbook.experiments.mechanisms import t_interval
 from ntkbook.plots.core import plot_spectrum
 
 __all__ = [
@@ -36,7 +36,7 @@ def plot_spectra(eigenvalues: dict, *, ax=None, normalize: bool = False, names=N
     """Sorted NTK spectra of several variants (median and min-max band across seeds).
 
     ``eigenvalues`` maps a variant name to an (S, N) array (see
-    :func:`ntkbook.mechanisms.init_spectra`); ``names`` picks and orders the variants.
+    :func:`ntkbook.experiments.mechanisms.init_spectra`); ``names`` picks and orders the variants.
     """
     ax = _ax(ax)
     for name in names or list(eigenvalues):

@@ -19,7 +19,7 @@ def _ax(ax):
 
 def plot_method_costs(df: pd.DataFrame, *, ax=None):
     """Seconds per NTK method (a horizontal bar chart on a log axis), from
-    :func:`ntkbook.theory.compare_ntk_methods`."""
+    :func:`ntkbook.experiments.theory.compare_ntk_methods`."""
     ax = _ax(ax)
     labels = [m if c == m else f"{m} (-> {c})" for m, c in zip(df["method"], df["chosen"])]
     from matplotlib.ticker import LogLocator

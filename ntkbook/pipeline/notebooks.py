@@ -21,7 +21,7 @@ A run
 
 Example::
 
-    >>> from ntkbook.notebooks import run_notebook
+    >>> from ntkbook.pipeline.notebooks import run_notebook
     >>> run_notebook("notebooks/01_empirical_ntk.py", profile="ci")  # doctest: +SKIP
 """
 
@@ -38,12 +38,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = ROOT / "notebooks"
-PROFILE_DIR = ROOT / "profiles"
-EXECUTED_DIR = ROOT / "book" / "chapters"
-PROFILES = ("ci", "full")
-PACKAGE_DIR = Path(__file__).resolve().parent
+from ntkbook.pipeline.paths import EXECUTED_DIR, NOTEBOOK_DIR, PACKAGE_DIR, PROFILE_DIR, PROFILES, ROOT  # noqa: F401
 
 
 class ParameterError(ValueError):

@@ -1,8 +1,8 @@
 """The reproduction report: one row per claim, its status derived from saved results.
 
-:func:`reproduction_table` joins the registry of claims (``ntkbook.claims.CLAIMS``) with
+:func:`reproduction_table` joins the registry of claims (``ntkbook.claims.registry.CLAIMS``) with
 the records the chapters saved for one profile. Every status is derived again from the
-saved rule inputs (``ntkbook.claims.derived_status``); a record whose saved verdict
+saved rule inputs (``ntkbook.claims.registry.derived_status``); a record whose saved verdict
 disagrees with what its inputs give, or whose rule cannot be applied, raises
 :class:`ReportError` instead of being shown.
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ntkbook.claims import CLAIMS, NOT_RUN, STATUS, derived_status, load_records
-from ntkbook.notebooks import EXECUTED_DIR
+from ntkbook.claims.registry import CLAIMS, NOT_RUN, STATUS, derived_status, load_records
+from ntkbook.pipeline.notebooks import EXECUTED_DIR
 
 STATUS_ORDER = ["reproduced", "not reproduced", "inconclusive", NOT_RUN]
 
@@ -39,7 +39,7 @@ def reproduction_table(profile: str, results_dir=None) -> pd.DataFrame:
     records = load_records(profile, results_dir)
     unknown = sorted(set(records) - set(CLAIMS))
     if unknown:
-        raise ReportError(f"Saved records name claims that are not in ntkbook.claims.CLAIMS: {unknown}.")
+        raise ReportError(f"Saved records name claims that are not in ntkbook.claims.registry.CLAIMS: {unknown}.")
     rows = []
     for claim in CLAIMS.values():
         record = records.get(claim.id)

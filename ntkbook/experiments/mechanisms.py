@@ -7,8 +7,8 @@ explain and plot. Three groups:
   :func:`init_spectra` computes, for several named model variants and seeds, the empirical NTK
   on one input batch and its spectral summaries (``lambda_max``, ``trace``, the participation
   ratio ``effective_rank`` (sum lambda)^2 / sum lambda^2, ...). The summary table uses the
-  ``model, seed, epoch, split, metric, value`` layout of :mod:`ntkbook.experiments`, so
-  :func:`ntkbook.experiments.paired_comparison` compares two variants seed by seed.
+  ``model, seed, epoch, split, metric, value`` layout of :mod:`ntkbook.experiments.runs`, so
+  :func:`ntkbook.experiments.runs.paired_comparison` compares two variants seed by seed.
 * **Eigenvalue control** (chapter 6): :func:`lambda_max_sweep` trains ECRNs over a grid of
   residual scales alpha and depths L with :class:`ntkbook.train.NTKTracker` and records
   lambda_max(t); :func:`growth_exponents` fits the log-log slope of the excess growth against
@@ -31,7 +31,7 @@ explain and plot. Three groups:
 Example::
 
     >>> import torch
-    >>> from ntkbook.mechanisms import init_spectra
+    >>> from ntkbook.experiments.mechanisms import init_spectra
     >>> x = torch.rand(16, 1, dtype=torch.float64)                     # (N, d)
     >>> specs = {"ECRN": ("ecrn", {"width": 32, "depth": 2}), "MLP": ("mlp", {"width": 32, "depth": 2})}
     >>> eigs, table = init_spectra(specs, x, seeds=[0, 1])
@@ -51,11 +51,11 @@ import pandas as pd
 import torch
 
 from ntkbook.stats import t_interval as stats_t_interval
-from .data import Dataset, frequency_errors, load_dataset
-from .experiments import RESULT_COLUMNS
-from .models import build_model
-from .ntk import empirical_ntk, expected_ntk
-from .train import Callback, NTKTracker, TrainState, ntk_spectrum_metrics, train
+from ntkbook.data import Dataset, frequency_errors, load_dataset
+from ntkbook.experiments.runs import RESULT_COLUMNS
+from ntkbook.models import build_model
+from ntkbook.ntk import empirical_ntk, expected_ntk
+from ntkbook.train import Callback, NTKTracker, TrainState, ntk_spectrum_metrics, train
 
 __all__ = [
     "SPECTRUM_METRICS",

@@ -19,7 +19,7 @@ increase over the value before the measurement is reported. On a GPU it is
 
 Example::
 
-    >>> from ntkbook.benchmark import ntk_benchmark, benchmark_targets
+    >>> from ntkbook.experiments.ntk_speed import ntk_benchmark, benchmark_targets
     >>> table = ntk_benchmark("ci")                     # one row per (model, N, task, method)
     >>> benchmark_targets(table)                        # the issue's targets, met or not
 """
@@ -243,7 +243,7 @@ def _measure(spec, isolate, timeout=3600):
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.run([sys.executable, "-c", "from ntkbook.benchmark import _child; _child()"],
+    proc = subprocess.run([sys.executable, "-c", "from ntkbook.experiments.ntk_speed import _child; _child()"],
                           input=json.dumps(spec), capture_output=True, text=True, timeout=timeout, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:

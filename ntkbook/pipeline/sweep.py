@@ -13,7 +13,7 @@ them). The table is also written to ``OUTPUT_DIR/runs.csv``.
   Dask distributed cluster when ``scheduler`` gives its address, so a user who outgrows
   one machine needs no other tool.
 * A failed run is recorded with its parameters and error; it neither stops nor corrupts
-  the others (each run writes its own output atomically, see ``ntkbook.notebooks``).
+  the others (each run writes its own output atomically, see ``ntkbook.pipeline.notebooks``).
 
 Example::
 
@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from ntkbook.notebooks import (
+from ntkbook.pipeline.notebooks import (
     ROOT,
     ParameterError,
     declared_parameters,

@@ -6,10 +6,10 @@ NTK models" on synthetic, UCI and CIFAR-10 data; its own hyperparameter tables a
 public, so every :class:`Benchmark` below is a **reconstruction**: the settings are ours, and
 :meth:`Benchmark.differences` lists how each one departs from the package defaults.
 
-A benchmark trains every network with :func:`ntkbook.experiments.run_experiment` (cached by
+A benchmark trains every network with :func:`ntkbook.experiments.runs.run_experiment` (cached by
 configuration hash under ``results/``) and fits the kernel baseline with
 :func:`run_kernel_regression` (cached the same way). For seed s every model sees the split
-drawn with s, so :func:`ntkbook.experiments.paired_comparison` pairs runs on the same data.
+drawn with s, so :func:`ntkbook.experiments.runs.paired_comparison` pairs runs on the same data.
 
 The kernel baseline ("conventional NTK model") is :class:`ntkbook.regression.NTKRegressor`:
 kernel ridge regression with the analytic infinite-width NTK of a ReLU MLP
@@ -54,8 +54,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from . import __version__
-from .experiments import (RESULT_COLUMNS, ExperimentConfig, PairedComparison, paired_comparison,
+from ntkbook import __version__
+from ntkbook.experiments.runs import (RESULT_COLUMNS, ExperimentConfig, PairedComparison, paired_comparison,
                           run_experiment, summarize)
 
 __all__ = ["Benchmark", "KernelBaseline", "BenchmarkResult", "run_benchmark",
@@ -217,8 +217,8 @@ def _regression_metrics(pred: torch.Tensor, y: torch.Tensor) -> dict[str, float]
 
 def _kernel_one_seed(kb: KernelBaseline, data) -> list[dict[str, Any]]:
     """Select the ridge (and temperature) by LOO, then fit and predict with NTKRegressor."""
-    from .analytic import mlp_kernels
-    from .regression import NTKRegressor
+    from ntkbook.analytic import mlp_kernels
+    from ntkbook.regression import NTKRegressor
 
     x_tr = data.x_train.reshape(len(data.x_train), -1).to(torch.float64)
     x_te = data.x_test.reshape(len(data.x_test), -1).to(torch.float64)
@@ -289,7 +289,7 @@ def run_kernel_regression(kernel: KernelBaseline, dataset: str, dataset_kwargs: 
     relative_ridge, temperature) and a ``run``/``diverged`` row (always 0: a linear solve does
     not diverge). Cached under ``results_dir`` by the SHA-256 of the settings.
     """
-    from .data import load_dataset
+    from ntkbook.data import load_dataset
 
     seeds = tuple(int(s) for s in seeds)
     payload = {"schema": SCHEMA_VERSION, "kernel": dataclasses.asdict(kernel),
@@ -386,7 +386,7 @@ class Benchmark:
         :class:`ExperimentConfig` (training) or of the model class's constructor (model),
         columns model, setting, value, default.
         """
-        from .models import MODELS, ResNet18
+        from ntkbook.models import MODELS, ResNet18
 
         rows = []
         base = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
@@ -442,7 +442,7 @@ class Benchmark:
 class BenchmarkResult:
     """Everything a chapter needs from a benchmark run.
 
-    frame: the tidy rows of every model (columns of :data:`ntkbook.experiments.RESULT_COLUMNS`).
+    frame: the tidy rows of every model (columns of :data:`ntkbook.experiments.runs.RESULT_COLUMNS`).
     metadata: label -> the sidecar of its cached run (wall time, divergence, data source).
     """
 
@@ -478,7 +478,7 @@ class BenchmarkResult:
                ) -> PairedComparison:
         """Paired difference (a - b) on the seeds both finished, each model at its own last
         epoch (the kernel baseline has one, epoch 0); see
-        :func:`ntkbook.experiments.paired_comparison`."""
+        :func:`ntkbook.experiments.runs.paired_comparison`."""
         return paired_comparison(self.frame, model_a, model_b, metric, split=split,
                                  epoch="last")
 
@@ -706,7 +706,7 @@ def bayes_accuracy(dataset_kwargs: dict[str, Any], seeds) -> pd.Series:
     to the class with the nearest true mean (``extras["means"]`` of the generated data): the
     ceiling no model can beat on average.
     """
-    from .data import load_dataset
+    from ntkbook.data import load_dataset
 
     out = {}
     for seed in seeds:

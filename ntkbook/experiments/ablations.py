@@ -420,10 +420,10 @@ def bscale_contrasts(table: pd.DataFrame) -> dict[str, object]:
 
 
 def weakest_verdict(verdicts):
-    """The weakest of several verdicts of ``ntkbook.verdicts`` (for a claim that needs all of
+    """The weakest of several verdicts of ``ntkbook.claims.rules`` (for a claim that needs all of
     them): not supported < inconclusive < supported; between equal verdicts, the one whose
     interval lies closest to zero relative to its width (lower |mid| / half-width)."""
-    from ntkbook.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+    from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 
     verdicts = list(verdicts)
     if not verdicts:

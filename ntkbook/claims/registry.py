@@ -7,7 +7,7 @@ rule computed; the record (the rule's name and inputs, the profile, the seeds, t
 measured values) is saved as JSON under ``results/claims/PROFILE/ID.json``.
 
 The reproduction report reads these records back and derives each status again from the
-saved inputs with :func:`ntkbook.verdicts.derive`, so no status is ever typed by hand:
+saved inputs with :func:`ntkbook.claims.rules.derive`, so no status is ever typed by hand:
 supported -> *reproduced*, not supported -> *not reproduced*, inconclusive ->
 *inconclusive*, and no record -> *not run in this profile*.
 """
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ntkbook.verdicts import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Verdict, derive
+from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Verdict, derive
 
-RESULTS_DIR = Path(os.environ.get("NTKBOOK_RESULTS_DIR", Path(__file__).resolve().parent.parent / "results"))
+from ntkbook.pipeline.paths import RESULTS_DIR
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,9 @@ def record_claim(claim_id: str, verdict: Verdict, *, profile: str, seeds: int, v
     intervals, sizes); the verdict's own rule inputs are always saved.
     """
     if claim_id not in CLAIMS:
-        raise ValueError(f"The 'claim_id' must be one of the ids in ntkbook.claims.CLAIMS. Got {claim_id!r} instead.")
+        raise ValueError(f"The 'claim_id' must be one of the ids in ntkbook.claims.registry.CLAIMS. Got {claim_id!r} instead.")
     if not verdict.rule_name:
-        raise ValueError("record_claim needs a verdict computed by a rule of ntkbook.verdicts (it carries the rule's inputs).")
+        raise ValueError("record_claim needs a verdict computed by a rule of ntkbook.claims.rules (it carries the rule's inputs).")
     folder = Path(results_dir or RESULTS_DIR) / "claims" / profile
     folder.mkdir(parents=True, exist_ok=True)
     record = {

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from ntkbook.notebooks import (
+from ntkbook.pipeline.notebooks import (
     PROFILES,
     ROOT,
     NotebookFailed,
@@ -49,7 +49,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from ntkbook.sweep import run_sweep
+    from ntkbook.pipeline.sweep import run_sweep
 
     params = dict(args.parameter or [])
     if len(params) != 1:

@@ -115,7 +115,7 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
     """(mean, low, high): the Student-t confidence interval of the mean of ``values``.
 
     With fewer than two values the bounds are NaN (no interval exists), which the verdict
-    rules of :mod:`ntkbook.verdicts` turn into "inconclusive". Checks its arguments, then
+    rules of :mod:`ntkbook.claims.rules` turn into "inconclusive". Checks its arguments, then
     computes with :func:`ntkbook.stats.t_interval`.
     """
     v = np.asarray(values, dtype=float)

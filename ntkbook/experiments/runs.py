@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import __version__
+from ntkbook import __version__
 
 __all__ = ["ExperimentConfig", "config_hash", "run_experiment", "summarize",
            "paired_comparison", "PairedComparison", "RESULT_COLUMNS", "git_commit"]
@@ -96,7 +96,7 @@ class ExperimentConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        from .data import DATASETS
+        from ntkbook.data import DATASETS
 
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: "
@@ -141,7 +141,7 @@ class ExperimentConfig:
 def _known_models() -> list[str]:
     names = ["ntk_regression"] if _has_ntk_regressor() else []
     try:
-        from .models import MODELS
+        from ntkbook.models import MODELS
 
         names = list(MODELS) + names
     except ImportError:  # models.py not there yet
@@ -151,7 +151,7 @@ def _known_models() -> list[str]:
 
 def _has_ntk_regressor() -> bool:
     try:
-        from .regression import NTKRegressor  # noqa: F401
+        from ntkbook.regression import NTKRegressor  # noqa: F401
     except ImportError:
         return False
     return True
@@ -233,8 +233,8 @@ def _load_cached(csv: Path, sidecar: Path, digest: str) -> pd.DataFrame | None:
 
 def _run_ntk_regression(config: ExperimentConfig, data, seed: int) -> tuple[pd.DataFrame, dict]:
     """Kernel regression with the analytic NTK: one 'epoch' (the closed-form solution)."""
-    from .regression import NTKRegressor
-    from .train import _metrics
+    from ntkbook.regression import NTKRegressor
+    from ntkbook.train import _metrics
 
     def as_np(t):
         return t.detach().to("cpu", torch.float64).reshape(len(t), -1).numpy()
@@ -270,8 +270,8 @@ def run_experiment(config: ExperimentConfig, *, results_dir: str | os.PathLike =
     holds the sidecar (config, config_hash, ntkbook_version, git_commit, device, wall_time_s,
     runs with per-seed divergence flags, and loaded_from_cache).
     """
-    from .data import load_dataset
-    from .train import NTKTracker, train
+    from ntkbook.data import load_dataset
+    from ntkbook.train import NTKTracker, train
 
     if not isinstance(config, ExperimentConfig):
         raise TypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
@@ -296,7 +296,7 @@ def run_experiment(config: ExperimentConfig, *, results_dir: str | os.PathLike =
         if config.model == "ntk_regression":
             frame, info = _run_ntk_regression(config, data, seed)
         else:
-            from .models import build_model
+            from ntkbook.models import build_model
 
             model = build_model(config.model, data.in_features, data.out_features, seed=seed,
                                 **config.model_kwargs).to(device=device, dtype=dtype)
