@@ -1,26 +1,22 @@
-"""Print the NTK benchmark table of ntkbook.experiments.ntk_speed (issue 3).
+"""Print the NTK benchmark table of ntkbook.experiments.ntk_speed and the targets it is judged by.
 
     .venv/bin/python benchmarks/ntk_benchmark.py            # the full profile (tens of minutes)
     .venv/bin/python benchmarks/ntk_benchmark.py --profile ci
 """
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import pandas as pd
+import torch
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from ntkbook.experiments.ntk_speed import PROFILES, benchmark_targets, ntk_benchmark  # noqa: E402
+from ntkbook.experiments.ntk_speed import MODELS, PROFILES, benchmark_targets, ntk_benchmark
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", choices=sorted(PROFILES), default="full")
     p.add_argument("--sizes", type=int, nargs="+", help="N of the method comparison (default: the profile's)")
-    p.add_argument("--models", nargs="+", default=["mlp", "ecrn"], choices=["mlp", "ecrn"])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--no-large", action="store_true", help="skip the large-N tasks")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--quiet", action="store_true")

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = ["InvalidParameterError", "fail", "check_int", "check_float", "check_option", "check_bool",
-           "check_seed", "check_seeds", "check_ints", "check_floats", "check_optional_int"]
+           "check_seed", "check_seeds", "check_ints", "check_floats", "check_optional_int", "check_finite"]
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -46,7 +46,11 @@ def _is_real(value) -> bool:
 def _range(low, high, low_open, high_open) -> str:
     left = "(" if low_open or low == -math.inf else "["
     right = ")" if high_open or high == math.inf else "]"
-    fmt = (lambda v: "inf" if v == math.inf else "-inf" if v == -math.inf else f"{v:g}")
+    def fmt(v):
+        if v in (math.inf, -math.inf):
+            return "inf" if v > 0 else "-inf"
+        return str(v) if isinstance(v, int) else f"{v:g}"
+
     return f"{left}{fmt(low)}, {fmt(high)}{right}"
 
 
@@ -141,3 +145,25 @@ def check_floats(values, name: str, owner: str, low: float = 0.0, high: float = 
         if not ok:
             fail(name, owner, allowed, values)
     return [float(v) for v in out]
+
+
+def check_finite(values, name: str, owner: str):
+    """``values`` (a torch tensor, or an array-like of numbers) if no entry is NaN or infinite.
+
+    The error counts the bad entries instead of printing the array::
+
+        The 'x1' parameter of mlp_kernels must hold only finite values. Got a tensor of shape
+        (4, 3) with 1 NaN and 0 infinite entries instead.
+    """
+    if hasattr(values, "isnan") and hasattr(values, "isinf"):  # a torch tensor, on any device
+        n_nan, n_inf, kind = int(values.isnan().sum()), int(values.isinf().sum()), "a tensor"
+        shape = tuple(values.shape)
+    else:
+        import numpy as np
+
+        array = np.asarray(values, dtype=float)
+        n_nan, n_inf, kind, shape = int(np.isnan(array).sum()), int(np.isinf(array).sum()), "an array", array.shape
+    if n_nan or n_inf:
+        raise InvalidParameterError(f"The '{name}' parameter of {owner} must hold only finite values. Got {kind} "
+                                    f"of shape {shape} with {n_nan} NaN and {n_inf} infinite entries instead.")
+    return values

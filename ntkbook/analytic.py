@@ -38,16 +38,8 @@ import math
 import numpy as np
 import torch
 
-from ntkbook.models import (
-    ACTIVATIONS,
-    ECRN,
-    MLP,
-    check_float,
-    check_int,
-    check_option,
-    resolve_alphas,
-    resolve_drop_probs,
-)
+from ntkbook._validation import InvalidParameterError, check_finite, check_float, check_int, check_option, fail
+from ntkbook.models import ACTIVATIONS, ECRN, MLP, resolve_alphas, resolve_drop_probs
 
 METHODS = ("auto", "closed_form", "quadrature")
 CLOSED_FORMS = ("relu", "erf")
@@ -87,16 +79,40 @@ def gaussian_expectations(activation, q, r, c, *, method="auto", n_quad=DEFAULT_
     ``q``, ``r``, ``c`` broadcast against each other (typically (N1, 1), (1, N2), (N1, N2)).
     ``method``: "closed_form" (relu and erf only), "quadrature" (2-D Gauss-Hermite with
     ``n_quad`` nodes per axis, u = sqrt(q) z1, v = sqrt(r) (rho z1 + sqrt(1 - rho^2) z2)),
-    or "auto" (closed form where one exists).
+    or "auto" (closed form where one exists). NaN or infinite entries, and negative variances
+    q or r, are refused.
     """
-    check_option(activation, "activation", "gaussian_expectations", ACTIVATIONS)
-    check_option(method, "method", "gaussian_expectations", METHODS)
-    q, r, c = torch.broadcast_tensors(q, r, c)
+    owner = "gaussian_expectations"
+    n_quad = _check_method(activation, method, n_quad, owner)
+    for name, value in (("q", q), ("r", r), ("c", c)):
+        check_finite(value, name, owner)
+    _check_variances(q, "q", owner)
+    _check_variances(r, "r", owner)
+    return _expectations(activation, q, r, c, method, n_quad)
+
+
+def _check_method(activation, method, n_quad, owner):
+    """Check activation, method and n_quad of a kernel function; returns n_quad."""
+    check_option(activation, "activation", owner, ACTIVATIONS)
+    check_option(method, "method", owner, METHODS)
     if method == "closed_form" and activation not in CLOSED_FORMS:
-        raise ValueError(
-            f"The 'method' parameter of gaussian_expectations can be 'closed_form' only for "
+        raise InvalidParameterError(
+            f"The 'method' parameter of {owner} can be 'closed_form' only for "
             f"activation in {list(CLOSED_FORMS)}. Got activation={activation!r} instead."
         )
+    return check_int(n_quad, "n_quad", owner)
+
+
+def _check_variances(q, name, owner):
+    q = torch.as_tensor(q)
+    if (q < 0).any():
+        raise InvalidParameterError(f"The '{name}' parameter of {owner} must hold variances (entries >= 0). "
+                                    f"Got a tensor with minimum {float(q.min()):g} instead.")
+
+
+def _expectations(activation, q, r, c, method, n_quad):
+    """:func:`gaussian_expectations` without its checks (the kernels' recursion calls this)."""
+    q, r, c = torch.broadcast_tensors(q, r, c)
     if method == "quadrature" or activation not in CLOSED_FORMS:
         return _quadrature(activation, q, r, c, n_quad)
     if activation == "relu":
@@ -167,7 +183,16 @@ def _direct_quadrature(activation, q, r, c, n_quad, shape):
 def gaussian_mean(activation, q, *, method="auto", n_quad=DEFAULT_N_QUAD):
     """E[act(u)] for u ~ N(0, q): 0 for the odd tanh and erf, sqrt(q / (2 pi)) for relu,
     q / sqrt(2 pi (1 + q)) for gelu (Stein's lemma); 1-D Gauss-Hermite with "quadrature"."""
-    check_option(method, "method", "gaussian_mean", METHODS)
+    owner = "gaussian_mean"
+    check_option(activation, "activation", owner, ACTIVATIONS)
+    check_option(method, "method", owner, METHODS)
+    n_quad = check_int(n_quad, "n_quad", owner)
+    _check_variances(check_finite(q, "q", owner), "q", owner)
+    return _mean(activation, q, method, n_quad)
+
+
+def _mean(activation, q, method, n_quad):
+    """:func:`gaussian_mean` without its checks."""
     if method == "quadrature":
         z, w = _hermite(n_quad, q)
         return (_act_and_derivative(activation)[0](q.sqrt()[..., None] * z) * w).sum(-1)
@@ -180,19 +205,23 @@ def gaussian_mean(activation, q, *, method="auto", n_quad=DEFAULT_N_QUAD):
 
 # ----------------------------------------------------------------------------- input kernels
 def _pair(x1, x2, owner):
+    """(x1, x2) as float64 tensors on x1's device (x2 defaults to x1), checked: 2-D, the same
+    number of features, finite."""
     if not isinstance(x1, torch.Tensor) or x1.dim() != 2:
-        raise ValueError(
-            f"The 'x1' argument of {owner} must be a 2-D torch.Tensor (N1, d). Got "
+        raise InvalidParameterError(
+            f"The 'x1' parameter of {owner} must be a 2-D torch.Tensor (N1, d). Got "
             f"{type(x1).__name__} of shape {tuple(getattr(x1, 'shape', ()))} instead."
         )
-    x1 = x1.to(torch.float64)
-    x2 = x1 if x2 is None else torch.as_tensor(x2).to(device=x1.device, dtype=torch.float64)
+    x1 = check_finite(x1.to(torch.float64), "x1", owner)
+    if x2 is None:
+        return x1, x1
+    x2 = torch.as_tensor(x2).to(device=x1.device, dtype=torch.float64)
     if x2.dim() != 2 or x2.shape[1] != x1.shape[1]:
-        raise ValueError(
-            f"The 'x2' argument of {owner} must be a 2-D tensor with d={x1.shape[1]} features "
+        raise InvalidParameterError(
+            f"The 'x2' parameter of {owner} must be a 2-D tensor with d={x1.shape[1]} features "
             f"like x1. Got shape {tuple(x2.shape)} instead."
         )
-    return x1, x2
+    return x1, check_finite(x2, "x2", owner)
 
 
 def linear_kernel(x1, x2=None):
@@ -215,10 +244,11 @@ def fourier_kernel(x1, x2, B):
     x1, x2 = _pair(x1, x2, "fourier_kernel")
     B = torch.as_tensor(B).to(device=x1.device, dtype=torch.float64)
     if B.dim() != 2 or B.shape[1] != x1.shape[1]:
-        raise ValueError(
-            f"The 'B' argument of fourier_kernel must have shape (n_fourier, d={x1.shape[1]}). "
+        raise InvalidParameterError(
+            f"The 'B' parameter of fourier_kernel must have shape (n_fourier, d={x1.shape[1]}). "
             f"Got shape {tuple(B.shape)} instead."
         )
+    check_finite(B, "B", "fourier_kernel")
     diff = x1[:, None, :] - x2[None, :, :]  # (N1, N2, d)
     return torch.cos(2 * math.pi * diff @ B.T).mean(-1) / 2  # (N1, N2)
 
@@ -269,11 +299,9 @@ def mlp_kernels(x1, x2=None, *, depth, activation="relu", w_std=1.0, b_std=0.1, 
     """
     owner = "mlp_kernels"
     depth = check_int(depth, "depth", owner)
-    check_option(activation, "activation", owner, ACTIVATIONS)
+    n_quad = _check_method(activation, method, n_quad, owner)
     w2 = check_float(w_std, "w_std", owner) ** 2
     b2 = check_float(b_std, "b_std", owner) ** 2
-    check_option(method, "method", owner, METHODS)
-    n_quad = check_int(n_quad, "n_quad", owner)
     x2_given = x2 is not None
     x1, x2 = _pair(x1, x2, owner)
     d = x1.shape[1]
@@ -283,11 +311,11 @@ def mlp_kernels(x1, x2=None, *, depth, activation="relu", w_std=1.0, b_std=0.1, 
     ntk = k
     opts = dict(method=method, n_quad=n_quad)
     for _ in range(depth):
-        e, de = gaussian_expectations(activation, q, r, k, **opts)
+        e, de = _expectations(activation, q, r, k, **opts)
         ntk = w2 * e + b2 + w2 * de * ntk
         k = w2 * e + b2
-        q = w2 * gaussian_expectations(activation, q, q, q, **opts)[0] + b2
-        r = w2 * gaussian_expectations(activation, r, r, r, **opts)[0] + b2
+        q = w2 * _expectations(activation, q, q, q, **opts)[0] + b2
+        r = w2 * _expectations(activation, r, r, r, **opts)[0] + b2
     return _symmetrized(k, ntk, x2_given)
 
 
@@ -346,21 +374,21 @@ def ecrn_kernels(x1, x2=None, *, depth, alpha="1/sqrt(L)", drop_prob="linear:0.1
     depth = check_int(depth, "depth", owner)
     alphas = resolve_alphas(alpha, depth, owner)
     drops = resolve_drop_probs(drop_prob, depth, owner)
-    check_option(activation, "activation", owner, ACTIVATIONS)
+    n_quad = _check_method(activation, method, n_quad, owner)
     check_float(fourier_scale, "fourier_scale", owner)
     n_fourier = check_int(n_fourier, "n_fourier", owner, low=0)
     w2 = check_float(w_std, "w_std", owner) ** 2
     b2 = check_float(b_std, "b_std", owner) ** 2
     check_option(stochastic_depth, "stochastic_depth", owner, ("eval", "expected"))
-    check_option(method, "method", owner, METHODS)
-    n_quad = check_int(n_quad, "n_quad", owner)
     x2_given = x2 is not None
     x1, x2 = _pair(x1, x2, owner)
     if depth_mask is not None:
-        mask = [float(v) for v in torch.as_tensor(depth_mask).reshape(-1).tolist()]
+        try:
+            mask = [float(v) for v in torch.as_tensor(depth_mask).reshape(-1).tolist()]
+        except (TypeError, ValueError, RuntimeError):  # not numbers
+            mask = []
         if len(mask) != depth or any(v not in (0.0, 1.0) for v in mask):
-            raise ValueError(f"The 'depth_mask' parameter of {owner} must hold depth={depth} "
-                             f"values in {{0, 1}}. Got {depth_mask!r} instead.")
+            fail("depth_mask", owner, f"None or depth={depth} values in {{0, 1}}", depth_mask)
         coefs = [(a * m, (a * m) ** 2) for a, m in zip(alphas, mask)]
     elif stochastic_depth == "eval":
         coefs = [(a * (1 - p), (a * (1 - p)) ** 2) for a, p in zip(alphas, drops)]
@@ -385,10 +413,10 @@ def ecrn_kernels(x1, x2=None, *, depth, alpha="1/sqrt(L)", drop_prob="linear:0.1
         if c == 0.0 and d == 0.0:
             continue
         s, sq, sr = w2 * k + b2, w2 * q + b2, w2 * r + b2  # Sigma_l
-        e, de = gaussian_expectations(activation, sq, sr, s, **opts)
-        eq = gaussian_expectations(activation, sq, sq, sq, **opts)[0]
-        er = gaussian_expectations(activation, sr, sr, sr, **opts)[0]
-        nu1, nu2 = gaussian_mean(activation, sq, **opts), gaussian_mean(activation, sr, **opts)
+        e, de = _expectations(activation, sq, sr, s, **opts)
+        eq = _expectations(activation, sq, sq, sq, **opts)[0]
+        er = _expectations(activation, sr, sr, sr, **opts)[0]
+        nu1, nu2 = _mean(activation, sq, **opts), _mean(activation, sr, **opts)
         ntk = ntk + d * de * (s + w2 * ntk)
         k = k + c * (mu1 * nu2 + nu1 * mu2) + d * e
         q = q + 2 * c * mu1 * nu1 + d * eq
@@ -420,15 +448,16 @@ def model_kernels(model, x1, x2=None, *, stochastic_depth="eval", method="auto",
     if isinstance(model, ECRN) and model.config.parameterization == "ntk":
         cfg = model.config
         if cfg.trainable_fourier:
-            raise ValueError("The 'model' argument of model_kernels must have "
-                             "trainable_fourier=False (the limit assumes a fixed B). Got True.")
+            raise InvalidParameterError("The 'model' parameter of model_kernels must have "
+                                        "trainable_fourier=False (the limit assumes a fixed B). "
+                                        "Got trainable_fourier=True instead.")
         B = model.embed.B.detach() if cfg.n_fourier > 0 else None
         return ecrn_kernels(x1, x2, depth=cfg.depth, alpha=model.alphas,
                             drop_prob=model.drop_probs, activation=cfg.activation,
                             fourier_scale=cfg.fourier_scale, n_fourier=cfg.n_fourier, B=B,
                             w_std=cfg.w_std, b_std=cfg.b_std, depth_mask=model.depth_mask,
                             stochastic_depth=stochastic_depth, **opts)
-    raise ValueError(
-        "The 'model' argument of model_kernels must be an MLP, ResNet or ECRN with "
+    raise InvalidParameterError(
+        "The 'model' parameter of model_kernels must be an MLP, ResNet or ECRN with "
         f"parameterization='ntk'. Got {type(model).__name__} instead."
     )

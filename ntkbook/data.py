@@ -17,21 +17,31 @@ Files and downloads
 Downloaded and cached files live in the data directory: ``$NTKBOOK_DATA_DIR`` if set, else
 the user's cache directory (``platformdirs.user_cache_dir("ntkbook")/data``). The loaders also
 read the prepared offline copies ``boston_housing.csv`` and ``cifar10-5k.npz`` from that
-directory. A download goes to a temporary file in the same directory, which is moved into place
-(``os.replace``) only after its checksum matches; a mismatch deletes it and raises
-:class:`ChecksumError`. With no network and no file, :class:`DataNotFoundError` says which file
-to put where.
+directory. Every file is verified before it is read: the Boston CSV and the prepared CIFAR-10
+subset against the SHA-256 published with them (:data:`BOSTON_SHA256`,
+:data:`CIFAR_SUBSET_SHA256`), a CIFAR-10 subset built here from the official archive against the
+digest recorded beside it when it was built (``cifar10-5k.npz.sha256``); a mismatch raises
+:class:`ChecksumError` naming the file. A download goes to a temporary file in the same
+directory, which is moved into place only after its checksum matches (:mod:`ntkbook._io`); a
+mismatch deletes it and raises :class:`ChecksumError`. With no network and no file,
+:class:`DataNotFoundError` says which file to put where.
+
+Bad arguments raise :class:`ntkbook._validation.InvalidParameterError` naming the argument
+("The 'noise' parameter of load_dataset('sinusoids') must be a finite float in the range
+[0, inf). Got nan instead."); sizes larger than the data raise :class:`DataError`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
+import math
+import numbers
 import os
 import pickle
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -41,6 +51,10 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from ntkbook._io import atomic_path, write_bytes, write_text
+from ntkbook._validation import (InvalidParameterError, check_bool, check_float, check_floats, check_int,
+                                 check_option, check_optional_int, check_seed, fail)
 
 __all__ = [
     "Dataset",
@@ -63,6 +77,7 @@ __all__ = [
     "CIFAR_MD5",
     "CIFAR_ARCHIVE",
     "CIFAR_SUBSET_FILE",
+    "CIFAR_SUBSET_SHA256",
 ]
 
 
@@ -86,6 +101,9 @@ class CorruptFileError(OSError):
 
 
 # --------------------------------------------------------------------------- dataset
+
+
+TASKS = ("regression", "classification")
 
 
 @dataclass
@@ -120,8 +138,7 @@ class Dataset:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.task not in ("regression", "classification"):
-            raise DataError(f"task must be 'regression' or 'classification', got {self.task!r}")
+        check_option(self.task, "task", "Dataset", TASKS)
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
@@ -203,6 +220,11 @@ def make_dataset(
     int64 and must be integers in ``[0, n_classes)`` (``n_classes`` defaults to max+1).
     Raises :class:`DataError` when labels do not match inputs.
     """
+    owner = "make_dataset"
+    check_option(task, "task", owner, TASKS)
+    n_classes = check_optional_int(n_classes, "n_classes", owner, low=2)
+    _check_dtype(dtype, owner)
+
     def as_x(a):
         return torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).to(
             device=device, dtype=dtype
@@ -240,6 +262,11 @@ CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR-10 page
 CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR_SUBSET_FILE = "cifar10-5k.npz"
+# The prepared offline copy of the subset (made from a public JPEG copy of CIFAR-10), as published
+# beside it in the data directory's README. A subset built here from the official archive gets
+# its own digest, recorded in CIFAR_SUBSET_FILE + DIGEST_SUFFIX when it is built.
+CIFAR_SUBSET_SHA256 = "01e787ca5e7f7d1da2f3f063de9a1dfd4a72e0f0a3492534099cd689cb6ee47e"
+DIGEST_SUFFIX = ".sha256"
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                  "ship", "truck"]
 CIFAR_SUBSET_TRAIN_PER_CLASS = 500
@@ -269,14 +296,19 @@ def _file_digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
-def _check_digest(path: Path, *, sha256: str | None = None, md5: str | None = None) -> None:
+def _check_digest(path: Path, *, sha256: str | None = None, md5: str | None = None,
+                  origin: str = "") -> None:
+    """Raise :class:`ChecksumError` naming ``path`` unless it has the given digests.
+
+    ``origin`` says where the expected digest comes from (shown in the message)."""
     for algorithm, expected in (("sha256", sha256), ("md5", md5)):
         if expected is None:
             continue
         actual = _file_digest(path, algorithm)
         if actual.lower() != expected.lower():
+            where = f" ({origin})" if origin else ""
             raise ChecksumError(
-                f"{path}: {algorithm} is {actual}, expected {expected}. The file is "
+                f"{path}: {algorithm} is {actual}, expected {expected}{where}. The file is "
                 f"corrupt or not the expected release; delete it (or replace it with a good "
                 f"copy) and retry"
             )
@@ -286,27 +318,20 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None,
              md5: str | None = None, timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` atomically, verifying a SHA-256 and/or MD5 checksum.
 
-    The bytes go to a temporary file next to ``dest``; it is moved into place with
-    ``os.replace`` only after the checksum matches. On a mismatch the temporary file is deleted
-    and :class:`ChecksumError` is raised; on a network error nothing is left behind and the
-    ``urllib`` error propagates.
+    The bytes go to a temporary file next to ``dest`` (:func:`ntkbook._io.atomic_path`); it is
+    moved into place only after the checksum matches. On a mismatch the temporary file is
+    deleted and :class:`ChecksumError` is raised; on a network error nothing is left behind and
+    the ``urllib`` error propagates. A ``dest`` that is a symbolic link is refused.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+    with atomic_path(dest) as tmp:  # removed unless the block ends well
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             shutil.copyfileobj(resp, out, length=1 << 20)
         try:
             _check_digest(tmp, sha256=sha256, md5=md5)
         except ChecksumError as exc:
             raise ChecksumError(f"download of {url} failed verification: {exc}; "
                                 f"the file was deleted") from None
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return dest
 
 
@@ -393,9 +418,7 @@ def restricted_load(fh, *, encoding: str = "bytes"):
 
 
 def _resolve_sizes(name: str, n_total: int, n_train, n_test, test_fraction: float):
-    if n_train is not None and n_train <= 0 or n_test is not None and n_test < 0:
-        raise DataError(f"{name}: n_train must be positive and n_test non-negative, got "
-                        f"n_train={n_train}, n_test={n_test}")
+    """(n_train, n_test) from the requested sizes (checked ints or None) and the data's size."""
     if n_train is None and n_test is None:
         n_test = int(round(n_total * test_fraction))
         n_train = n_total - n_test
@@ -450,6 +473,34 @@ def _labels(a, device):
     return torch.as_tensor(np.ascontiguousarray(a).astype(np.int64)).to(device=device)
 
 
+def _owner(name: str) -> str:
+    return f"load_dataset({name!r})"
+
+
+def _check_common(name: str, n_train, n_test, seed, dtype):
+    """The loaders' common arguments, checked: (n_train, n_test, seed)."""
+    owner = _owner(name)
+    _check_dtype(dtype, owner)
+    return (check_optional_int(n_train, "n_train", owner, low=1),
+            check_optional_int(n_test, "n_test", owner, low=0),
+            check_seed(seed, "seed", owner))
+
+
+def _check_dtype(dtype, owner: str) -> None:
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        fail("dtype", owner, "a floating torch.dtype", dtype)
+
+
+def _finite_values(values, name: str, owner: str) -> np.ndarray:
+    """A finite real or a non-empty sequence of them, as a 1-D float array."""
+    seq = [values] if isinstance(values, numbers.Real) and not isinstance(values, bool) else values
+    return np.asarray(check_floats(seq, name, owner, -math.inf), float)
+
+
+def _check_fraction(test_fraction, owner: str) -> None:
+    check_float(test_fraction, "test_fraction", owner, 0.0, 1.0, high_open=True)
+
+
 # --------------------------------------------------------------------------- synthetic
 
 
@@ -466,20 +517,20 @@ def _sinusoids(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.fl
     clean components are in ``extras["components_train"]`` / ``["components_test"]``
     (shape (n, K)), and :func:`frequency_errors` measures a prediction's error per mode.
     """
-    n_train = 256 if n_train is None else int(n_train)
-    n_test = 512 if n_test is None else int(n_test)
-    if n_train <= 0 or n_test < 0:
-        raise DataError(f"sinusoids: n_train must be positive and n_test non-negative, got "
-                        f"{n_train}, {n_test}")
-    freqs = np.atleast_1d(np.asarray(frequencies, float))
-    amps = np.atleast_1d(np.asarray(amplitudes, float))
+    owner = _owner("sinusoids")
+    n_train, n_test, seed = _check_common("sinusoids", n_train, n_test, seed, dtype)
+    n_train = 256 if n_train is None else n_train
+    n_test = 512 if n_test is None else n_test
+    freqs = _finite_values(frequencies, "frequencies", owner)
+    amps = _finite_values(amplitudes, "amplitudes", owner)
     if freqs.shape != amps.shape:
         raise DataError(f"sinusoids: {len(freqs)} frequencies but {len(amps)} amplitudes")
-    phis = np.zeros_like(freqs) if phases is None else np.atleast_1d(np.asarray(phases, float))
+    phis = np.zeros_like(freqs) if phases is None else _finite_values(phases, "phases", owner)
     if phis.shape != freqs.shape:
         raise DataError("sinusoids: phases must have one entry per frequency")
-    if dim < 1:
-        raise DataError(f"sinusoids: dim must be >= 1, got {dim}")
+    check_float(noise, "noise", owner)
+    dim = check_int(dim, "dim", owner)
+    check_bool(test_grid, "test_grid", owner)
     rng = np.random.default_rng(seed)
     if dim == 1:
         directions = np.ones((len(freqs), 1))
@@ -524,6 +575,7 @@ def frequency_errors(data: Dataset, prediction, split: str = "test"):
     """
     import pandas as pd
 
+    check_option(split, "split", "frequency_errors", ("train", "test"))
     if "frequencies" not in data.extras:
         raise DataError("frequency_errors needs a dataset from load_dataset('sinusoids')")
     x = getattr(data, f"x_{split}").detach().cpu().double().numpy()
@@ -554,10 +606,14 @@ def _gaussian_mixture(*, n_train=None, n_test=None, seed=0, device=None, dtype=t
     Means are given (``means``, shape (n_classes, dim)) or drawn once with ``seed`` as
     ``separation`` times random unit vectors. Labels are balanced and shuffled.
     """
-    n_train = 500 if n_train is None else int(n_train)
-    n_test = 500 if n_test is None else int(n_test)
-    if n_train <= 0 or n_test < 0:
-        raise DataError("gaussian_mixture: n_train must be positive and n_test non-negative")
+    owner = _owner("gaussian_mixture")
+    n_train, n_test, seed = _check_common("gaussian_mixture", n_train, n_test, seed, dtype)
+    n_train = 500 if n_train is None else n_train
+    n_test = 500 if n_test is None else n_test
+    n_classes = check_int(n_classes, "n_classes", owner, low=2)
+    dim = check_int(dim, "dim", owner)
+    check_float(separation, "separation", owner)
+    check_float(spread, "spread", owner)
     rng = np.random.default_rng(seed)
     if means is None:
         mu = rng.standard_normal((n_classes, dim))
@@ -567,6 +623,8 @@ def _gaussian_mixture(*, n_train=None, n_test=None, seed=0, device=None, dtype=t
         if mu.shape != (n_classes, dim):
             raise DataError(f"gaussian_mixture: means must have shape ({n_classes}, {dim}), "
                             f"got {mu.shape}")
+        if not np.isfinite(mu).all():
+            fail("means", owner, "an (n_classes, dim) array of finite values", means)
 
     def draw(n):
         y = rng.permutation(np.arange(n) % n_classes)
@@ -621,6 +679,10 @@ def _sklearn_set(loader_name, pretty):
              test_fraction=0.3, standardize=True):
         import sklearn
         from sklearn import datasets as skd
+
+        n_train, n_test, seed = _check_common(pretty, n_train, n_test, seed, dtype)
+        _check_fraction(test_fraction, _owner(pretty))
+        check_bool(standardize, "standardize", _owner(pretty))
 
         bunch = getattr(skd, loader_name)()
         x, y = np.asarray(bunch.data, float), np.asarray(bunch.target, int)
@@ -684,6 +746,12 @@ def _boston(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.float
     Split: seeded random, 20 % test by default; inputs and (by default) the target are
     standardized with training statistics (``extras["y_mean"]``, ``["y_std"]`` undo it).
     """
+    owner = _owner("boston")
+    n_train, n_test, seed = _check_common("boston", n_train, n_test, seed, dtype)
+    _check_fraction(test_fraction, owner)
+    for flag, value in (("drop_b", drop_b), ("standardize", standardize),
+                        ("standardize_y", standardize_y), ("verify", verify), ("download", download)):
+        check_bool(value, flag, owner)
     path, fetched = _fetch(BOSTON_FILE, BOSTON_URL, sha256=BOSTON_SHA256, what="Boston Housing",
                            download_allowed=download)
     if verify:
@@ -756,15 +824,33 @@ def _read_cifar_archive(path: Path):
     return x_train, y_train, x_test, y_test, names
 
 
-def _save_npz_atomic(path: Path, **arrays) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _digest_file(path: Path) -> Path:
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
+def _save_npz_with_digest(path: Path, **arrays) -> None:
+    """Write ``arrays`` to ``path`` (compressed npz) and its SHA-256 to the file beside it.
+
+    The digest is written first: a run interrupted in between leaves a digest without a pool,
+    and the next load rebuilds both.
+    """
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    payload = buf.getvalue()
+    write_text(_digest_file(path), f"{hashlib.sha256(payload).hexdigest()}  {path.name}\n")
+    write_bytes(path, payload)
+
+
+def _expected_subset_digest(npz: Path) -> tuple[str, str]:
+    """The SHA-256 the pool file must have, and where that number comes from."""
+    recorded = _digest_file(npz)
+    if recorded.exists():
+        text = recorded.read_text(encoding="utf-8").split()
+        if not text or len(text[0]) != 64:
+            raise CorruptFileError(f"{recorded} does not hold a SHA-256 digest; delete it and "
+                                   f"{npz.name} and retry")
+        return text[0], f"recorded in {recorded.name} when the subset was built"
+    return CIFAR_SUBSET_SHA256, "published for the prepared copy"
 
 
 def _build_cifar_subset(archive: Path, dest: Path) -> None:
@@ -777,8 +863,8 @@ def _build_cifar_subset(archive: Path, dest: Path) -> None:
     te = np.sort(_stratified_indices(y_te, want_te, rng))
     source = (f"official CIFAR-10 python release ({CIFAR_URL}, md5 {CIFAR_MD5}), stratified "
               f"subset with seed {CIFAR_SUBSET_SEED}: {len(tr)} train and {len(te)} test images")
-    _save_npz_atomic(dest, x_train=x_tr[tr], y_train=y_tr[tr], x_test=x_te[te],
-                     y_test=y_te[te], classes=np.array(names), source=np.array(source))
+    _save_npz_with_digest(dest, x_train=x_tr[tr], y_train=y_tr[tr], x_test=x_te[te],
+                          y_test=y_te[te], classes=np.array(names), source=np.array(source))
 
 
 def _read_cifar_npz(path: Path):
@@ -806,7 +892,7 @@ def _read_cifar_npz(path: Path):
 
 
 def _cifar10(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.float32,
-             flatten=True, download=True, standardize=True):
+             flatten=True, download=True, standardize=True, verify=True):
     """CIFAR-10: a stratified, seeded subset of a fixed 5,000-train / 1,000-test pool.
 
     The pool is ``cifar10-5k.npz`` in the data directory: either the prepared offline copy
@@ -817,7 +903,17 @@ def _cifar10(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.floa
     then drawn stratified with ``seed``. Pixels are scaled to [0, 1] and standardized per
     channel with training-split statistics. ``flatten=True`` gives (n, 3072) inputs (channel,
     row, column order); ``flatten=False`` gives (n, 3, 32, 32).
+
+    Before it is read the pool file's SHA-256 is checked (``verify=False`` skips this, for a
+    local variant): a prepared copy against :data:`CIFAR_SUBSET_SHA256`, the digest published
+    with it; a pool built here against the digest recorded beside it (``cifar10-5k.npz.sha256``).
+    A mismatch raises :class:`ChecksumError` naming the file.
     """
+    owner = _owner("cifar10")
+    n_train, n_test, seed = _check_common("cifar10", n_train, n_test, seed, dtype)
+    for flag, value in (("flatten", flatten), ("download", download), ("standardize", standardize),
+                        ("verify", verify)):
+        check_bool(value, flag, owner)
     root = data_dir()
     npz = root / CIFAR_SUBSET_FILE
     if not npz.exists():
@@ -825,13 +921,14 @@ def _cifar10(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.floa
                             download_allowed=download)
         _check_digest(archive, md5=CIFAR_MD5)
         _build_cifar_subset(archive, npz)
+    if verify:
+        expected, origin = _expected_subset_digest(npz)
+        _check_digest(npz, sha256=expected, origin=origin)
     pool = _read_cifar_npz(npz)
     source = str(pool["source"])
     n_tr_all, n_te_all = len(pool["y_train"]), len(pool["y_test"])
-    n_train = n_tr_all if n_train is None else int(n_train)
-    n_test = n_te_all if n_test is None else int(n_test)
-    if n_train <= 0 or n_test < 0:
-        raise DataError("cifar10: n_train must be positive and n_test non-negative")
+    n_train = n_tr_all if n_train is None else n_train
+    n_test = n_te_all if n_test is None else n_test
     if n_train > n_tr_all:
         raise DataError(f"cifar10: n_train={n_train} is larger than the {n_tr_all} training "
                         f"images that exist in {npz.name}")
@@ -871,6 +968,9 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
+_COMMON = ("n_train", "n_test", "seed", "device", "dtype")  # every loader takes these
+
+
 def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = None,
                  seed: int = 0, device=None, dtype: torch.dtype = torch.float32,
                  **kwargs) -> Dataset:
@@ -883,21 +983,19 @@ def load_dataset(name: str, *, n_train: int | None = None, n_test: int | None = 
     * ``"iris"``, ``"wine"``: test_fraction, standardize.
     * ``"boston"``: drop_b (False; the ``b`` column encodes the proportion of Black residents,
       see :func:`_boston`), test_fraction, standardize, standardize_y, verify, download.
-    * ``"cifar10"``: flatten (True), download, standardize.
+    * ``"cifar10"``: flatten (True), download, standardize, verify.
 
-    Raises :class:`DataError` for an unknown name, sizes larger than what exists or labels
-    that do not match inputs; :class:`DataNotFoundError` when a file is missing and cannot be
-    downloaded; :class:`ChecksumError` / :class:`CorruptFileError` for bad files.
+    Raises :class:`ntkbook._validation.InvalidParameterError` (a ValueError) for an unknown
+    name or keyword, or a bad argument, naming it; :class:`DataError` for sizes larger than what
+    exists or labels that do not match inputs; :class:`DataNotFoundError` when a file is missing
+    and cannot be downloaded; :class:`ChecksumError` / :class:`CorruptFileError` for bad files.
     """
     if not isinstance(name, str) or name.lower() not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise DataError(f"dtype must be a floating torch dtype, got {dtype!r}")
+        fail("name", "load_dataset", f"a str among {sorted(DATASETS)}", name)
     loader = DATASETS[name.lower()]
-    try:
-        return loader(n_train=n_train, n_test=n_test, seed=seed, device=device, dtype=dtype,
-                      **kwargs)
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise DataError(f"{name}: {exc}") from None
-        raise
+    known = [p for p in inspect.signature(loader).parameters if p not in _COMMON]
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise InvalidParameterError(f"load_dataset({name!r}) has no parameter {unknown[0]!r}; its own "
+                                    f"parameters are {known}.")
+    return loader(n_train=n_train, n_test=n_test, seed=seed, device=device, dtype=dtype, **kwargs)

@@ -28,7 +28,6 @@ mode. Example::
 """
 
 import math
-import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -36,6 +35,9 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ntkbook._validation import (InvalidParameterError, check_bool, check_float, check_floats, check_int,
+                                 check_option, check_seed, fail)
 
 ACTIVATIONS = {
     "tanh": torch.tanh,
@@ -46,42 +48,21 @@ ACTIVATIONS = {
 PARAMETERIZATIONS = ("ntk", "standard")
 
 
-# ----------------------------------------------------------------------------- validation
-class InvalidParameterError(ValueError, TypeError):
-    """A public argument has the wrong type or value (caught as ValueError or TypeError)."""
-
-
-def _fail(name, owner, allowed, value):
-    raise InvalidParameterError(
-        f"The '{name}' parameter of {owner} must be {allowed}. Got {value!r} instead."
-    )
-
-
-def check_int(value, name, owner, low=1):
-    """Return ``value`` if it is an int >= low, else raise InvalidParameterError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        _fail(name, owner, f"an int in the range [{low}, inf)", value)
-    return int(value)
-
-
-def check_float(value, name, owner, low=0.0, high=math.inf, high_open=False):
-    """Return ``float(value)`` if it lies in [low, high] (or [low, high)), else raise."""
-    bracket = ")" if high_open or high == math.inf else "]"
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and low <= value and (value < high if high_open else value <= high)
-    if not ok:
-        _fail(name, owner, f"a float in the range [{low}, {high}{bracket}", value)
-    return float(value)
-
-
-def check_option(value, name, owner, options):
-    """Return ``value`` if it is one of ``options``, else raise InvalidParameterError."""
-    if not isinstance(value, str) or value not in options:
-        _fail(name, owner, f"a str among {sorted(options)}", value)
-    return value
-
-
+# ----------------------------------------------------------------------------- schedules
 _SCHEDULE = re.compile(r"^\s*([0-9.eE+-]*)\s*/\s*(sqrt\(L\)|L)\s*$")
+
+
+def _is_per_block(value):
+    """A list, tuple, or tensor or array with at least one dimension (not a scalar)."""
+    return isinstance(value, Sequence) or getattr(value, "ndim", 0) > 0
+
+
+def _per_block(value, name, depth, owner, low, high, high_open):
+    """A sequence (list, tuple, tensor or array) of ``depth`` floats in the range, as a list."""
+    values = value.tolist() if hasattr(value, "tolist") else list(value)  # tensor/array -> list
+    if not isinstance(values, list) or len(values) != depth:
+        fail(name, owner, f"a sequence of length depth={depth}", value)
+    return check_floats(values, name, owner, low, high, high_open=high_open)
 
 
 def resolve_alphas(alpha, depth, owner="ECRN"):
@@ -90,24 +71,21 @@ def resolve_alphas(alpha, depth, owner="ECRN"):
     ``alpha`` is a float >= 0 (the same for every block), a sequence of ``depth`` floats, or
     a named schedule: ``"c/sqrt(L)"`` gives alpha_l = c / sqrt(depth) (the variance of the
     sum of L branches stays O(1)), ``"c/L"`` gives c / depth (the sum itself stays O(1));
-    ``c`` may be omitted (``"1/sqrt(L)"`` and ``"/sqrt(L)"`` are the same).
+    ``c`` >= 0 may be omitted (``"1/sqrt(L)"`` and ``"/sqrt(L)"`` are the same).
     """
-    allowed = "a float >= 0, a sequence of `depth` floats, or a schedule 'c/sqrt(L)' or 'c/L'"
+    allowed = "a float >= 0, a sequence of `depth` floats, or a schedule 'c/sqrt(L)' or 'c/L' with c >= 0"
     if isinstance(alpha, str):
         match = _SCHEDULE.match(alpha)
-        if match is None:
-            _fail("alpha", owner, allowed, alpha)
         try:
             c = float(match.group(1)) if match.group(1) else 1.0
-        except ValueError:
-            _fail("alpha", owner, allowed, alpha)
+        except (AttributeError, ValueError):  # no match, or a malformed number
+            c = math.nan
+        if not (math.isfinite(c) and c >= 0):
+            fail("alpha", owner, allowed, alpha)
         scale = math.sqrt(depth) if match.group(2) == "sqrt(L)" else depth
         return [c / scale] * depth
-    if isinstance(alpha, Sequence) or isinstance(alpha, torch.Tensor):
-        values = [float(a) for a in alpha]
-        if len(values) != depth:
-            _fail("alpha", owner, f"a sequence of length depth={depth}", alpha)
-        return [check_float(a, "alpha", owner) for a in values]
+    if _is_per_block(alpha):
+        return _per_block(alpha, "alpha", depth, owner, 0.0, math.inf, False)
     return [check_float(alpha, "alpha", owner)] * depth
 
 
@@ -126,20 +104,17 @@ def resolve_drop_probs(drop_prob, depth, owner="ECRN"):
         except ValueError:
             p_max = None
         if kind.strip() != "linear" or p_max is None or not 0.0 <= p_max < 1.0:
-            _fail("drop_prob", owner, allowed, drop_prob)
+            fail("drop_prob", owner, allowed, drop_prob)
         return [(l + 1) / depth * p_max for l in range(depth)]
-    if isinstance(drop_prob, Sequence) or isinstance(drop_prob, torch.Tensor):
-        values = [float(p) for p in drop_prob]
-        if len(values) != depth:
-            _fail("drop_prob", owner, f"a sequence of length depth={depth}", drop_prob)
-        return [check_float(p, "drop_prob", owner, 0.0, 1.0, high_open=True) for p in values]
+    if _is_per_block(drop_prob):
+        return _per_block(drop_prob, "drop_prob", depth, owner, 0.0, 1.0, True)
     return [check_float(drop_prob, "drop_prob", owner, 0.0, 1.0, high_open=True)] * depth
 
 
 def _check_features(x, in_features, owner):
     if x.shape[-1] != in_features:
-        raise ValueError(
-            f"The 'x' argument of {owner}.forward must have in_features={in_features} features "
+        raise InvalidParameterError(
+            f"The 'x' parameter of {owner}.forward must have in_features={in_features} features "
             f"in its last dimension. Got shape {tuple(x.shape)} instead."
         )
 
@@ -269,10 +244,10 @@ class ECRN(nn.Module):
             activation=check_option(activation, "activation", owner, ACTIVATIONS),
             parameterization=check_option(parameterization, "parameterization", owner,
                                           PARAMETERIZATIONS),
-            trainable_fourier=bool(trainable_fourier),
+            trainable_fourier=check_bool(trainable_fourier, "trainable_fourier", owner),
             w_std=check_float(w_std, "w_std", owner),
             b_std=check_float(b_std, "b_std", owner),
-            seed=check_int(seed, "seed", owner, low=0),
+            seed=check_seed(seed, "seed", owner),
         )
         cfg = self.config
         self.alphas = resolve_alphas(alpha, cfg.depth, owner)  # [alpha_l], l = 0 .. L-1
@@ -327,12 +302,12 @@ class ECRN(nn.Module):
         if mask is None:
             self._depth_mask = None
             return
-        values = [float(v) for v in torch.as_tensor(mask).reshape(-1).tolist()]
+        try:
+            values = [float(v) for v in torch.as_tensor(mask).reshape(-1).tolist()]
+        except (TypeError, ValueError, RuntimeError):  # not numbers
+            values = []
         if len(values) != self.depth or any(v not in (0.0, 1.0) for v in values):
-            raise ValueError(
-                f"The 'mask' argument of {type(self).__name__}.set_depth_mask must hold depth="
-                f"{self.depth} values in {{0, 1}}. Got {mask!r} instead."
-            )
+            fail("mask", f"{type(self).__name__}.set_depth_mask", f"depth={self.depth} values in {{0, 1}}", mask)
         self._depth_mask = values
 
     def _multipliers(self):
@@ -386,7 +361,7 @@ class MLP(nn.Module):
                                              PARAMETERIZATIONS)
         self.w_std = check_float(w_std, "w_std", owner)
         self.b_std = check_float(b_std, "b_std", owner)
-        self.seed = check_int(seed, "seed", owner, low=0)
+        self.seed = check_seed(seed, "seed", owner)
         self.act = ACTIVATIONS[activation]
         g = torch.Generator().manual_seed(self.seed)
         dense = dict(w_std=self.w_std, b_std=self.b_std, parameterization=parameterization,
@@ -454,7 +429,7 @@ class ResNet18(nn.Module):
         self.num_classes = check_int(num_classes, "num_classes", owner)
         self.in_channels = check_int(in_channels, "in_channels", owner)
         self.width = check_int(width, "width", owner)
-        self.seed = check_int(seed, "seed", owner, low=0)
+        self.seed = check_seed(seed, "seed", owner)
         g = torch.Generator().manual_seed(self.seed)
         w = self.width
         self.stem = Conv2d(self.in_channels, w, 3, 1, g)
@@ -475,8 +450,8 @@ class ResNet18(nn.Module):
             _check_features(x, self.in_channels * 32 * 32, type(self).__name__)
             x = x.reshape(x.shape[0], self.in_channels, 32, 32)
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                "The 'x' argument of ResNet18.forward must have shape "
+            raise InvalidParameterError(
+                "The 'x' parameter of ResNet18.forward must have shape "
                 f"(N, in_channels={self.in_channels}, H, W) or (N, {self.in_channels * 32 * 32}). "
                 f"Got shape {tuple(x.shape)} instead."
             )

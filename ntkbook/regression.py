@@ -25,6 +25,7 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_c
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ntkbook._validation import InvalidParameterError, check_bool, check_finite, check_float
 from ntkbook.analytic import ecrn_kernels, mlp_kernels
 from ntkbook.models import ACTIVATIONS, resolve_alphas, resolve_drop_probs
 from ntkbook.ntk import empirical_ntk
@@ -32,9 +33,35 @@ from ntkbook.ntk import empirical_ntk
 _EIG_RTOL = 1e-12  # eigenvalues below this times the largest are treated as 0 in the inverse
 
 
-def _spectral_solve(gram, rhs, ridge):
+class KernelOverflowError(ValueError):
+    """A kernel matrix is not finite, or too large to decompose: the inputs need rescaling."""
+
+
+def _check_kernel(theta, what, owner, inputs=None):
+    """Raise :class:`KernelOverflowError` if the kernel matrix ``theta`` has a NaN or an inf."""
+    bad = int((~torch.isfinite(theta)).sum())
+    if bad:
+        scale = "" if inputs is None else f" (the largest |X| entry is {float(np.abs(inputs).max()):.3g})"
+        raise KernelOverflowError(
+            f"{owner}: {bad} of the {theta.numel()} entries of {what} are not finite: the kernel "
+            f"overflowed float64{scale}. Rescale the inputs (e.g. standardize each feature) or use "
+            f"a smaller w_std.")
+
+
+def _eigh(theta, what, owner):
+    """torch.linalg.eigh of a finite symmetric matrix, with a clear error when it fails."""
+    try:
+        return torch.linalg.eigh(theta)
+    except torch.linalg.LinAlgError as exc:
+        raise KernelOverflowError(
+            f"{owner}: the eigendecomposition of {what} did not converge (its largest |entry| is "
+            f"{float(theta.abs().max()):.3g}; {exc}). Rescale the inputs (e.g. standardize each "
+            f"feature).") from None
+
+
+def _spectral_solve(gram, rhs, ridge, owner):
     """(gram + ridge I)^+ rhs through gram = V diag(lam) V^T; shapes (N, N), (N, O) -> (N, O)."""
-    lam, vecs = torch.linalg.eigh(gram)
+    lam, vecs = _eigh(gram, "the training Gram matrix Theta(X, X)", owner)
     lam = lam + ridge
     keep = lam > _EIG_RTOL * lam.abs().max().clamp_min(1e-300)
     inv = torch.where(keep, 1.0 / torch.where(keep, lam, 1.0), 0.0)
@@ -159,6 +186,11 @@ class NTKRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Returns
         -------
         self : NTKRegressor
+
+        Raises
+        ------
+        KernelOverflowError
+            When Theta(X, X) overflows float64 (inputs of a huge scale): rescale X.
         """
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              dtype=np.float64)
@@ -168,15 +200,16 @@ class NTKRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.model_ = None
         if self.kernel == "empirical":
             if self.model is None:
-                raise ValueError(
+                raise InvalidParameterError(
                     "The 'model' parameter of NTKRegressor must be a torch.nn.Module or a "
                     "callable in_features -> module when kernel='empirical'. Got None instead."
                 )
             is_module = isinstance(self.model, torch.nn.Module)
             self.model_ = self.model if is_module else self.model(X.shape[1])
         gram = self._kernel(X)  # (N, N)
+        _check_kernel(gram, "the training Gram matrix Theta(X, X)", "NTKRegressor.fit", X)
         rhs = torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float64)  # (N, O)
-        coef = _spectral_solve(gram, rhs, float(self.ridge)).numpy()
+        coef = _spectral_solve(gram, rhs, float(self.ridge), "NTKRegressor.fit").numpy()
         self.X_fit_ = X
         self.dual_coef_ = coef.reshape(y.shape) if y.ndim == 1 else coef
         return self
@@ -194,8 +227,19 @@ class NTKRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        cross = self._kernel(X, self.X_fit_).numpy()  # (M, N)
+        cross = self._kernel(X, self.X_fit_)  # (M, N)
+        _check_kernel(cross, "the cross kernel Theta(X, X_fit)", "NTKRegressor.predict", X)
+        cross = cross.numpy()
         return cross @ self.dual_coef_
+
+
+def _outputs(values, name, shape, owner, kw):
+    """Network outputs ``values`` as a finite float64 tensor reshaped to ``shape`` (N, O)."""
+    out = check_finite(torch.as_tensor(values, **kw), name, owner)
+    if out.numel() != shape[0] * shape[1] or out.dim() not in (1, 2) or len(out) != shape[0]:
+        raise InvalidParameterError(f"The '{name}' parameter of {owner} must have shape ({shape[0]},) or "
+                                    f"{tuple(shape)}. Got shape {tuple(out.shape)} instead.")
+    return out.reshape(shape)
 
 
 def linearized_predictions(theta_train, theta_test_train, y_train, f0_train=None,
@@ -239,26 +283,25 @@ def linearized_predictions(theta_train, theta_test_train, y_train, f0_train=None
     owner = "linearized_predictions"
     theta = torch.as_tensor(theta_train, dtype=torch.float64)
     if theta.dim() != 2 or theta.shape[0] != theta.shape[1]:
-        raise ValueError(f"The 'theta_train' parameter of {owner} must be a square (N, N) "
-                         f"matrix. Got shape {tuple(theta.shape)} instead.")
+        raise InvalidParameterError(f"The 'theta_train' parameter of {owner} must be a square (N, N) "
+                                    f"matrix. Got shape {tuple(theta.shape)} instead.")
+    check_finite(theta, "theta_train", owner)
     n = theta.shape[0]
     kw = dict(dtype=torch.float64, device=theta.device)
-    y = torch.as_tensor(y_train, **kw)
-    if y.shape[0] != n or y.dim() not in (1, 2):
-        raise ValueError(f"The 'y_train' parameter of {owner} must have shape (N,) or (N, O) "
-                         f"with N={n}. Got shape {tuple(y.shape)} instead.")
+    y = check_finite(torch.as_tensor(y_train, **kw), "y_train", owner)
+    if y.dim() not in (1, 2) or y.shape[0] != n:
+        raise InvalidParameterError(f"The 'y_train' parameter of {owner} must have shape (N,) or (N, O) "
+                                    f"with N={n}. Got shape {tuple(y.shape)} instead.")
     Y = y.reshape(n, -1)  # (N, O)
-    f0 = (torch.zeros_like(Y) if f0_train is None
-          else torch.as_tensor(f0_train, **kw).reshape(Y.shape))
-    if not (isinstance(lr, Real) and lr > 0):
-        raise ValueError(f"The 'lr' parameter of {owner} must be a float in the range "
-                         f"(0, inf). Got {lr!r} instead.")
+    f0 = torch.zeros_like(Y) if f0_train is None else _outputs(f0_train, "f0_train", Y.shape, owner, kw)
+    check_float(lr, "lr", owner, 0.0, low_open=True)
+    discrete = check_bool(discrete, "discrete", owner)
     t = torch.as_tensor(times, **kw).reshape(-1)  # (T,)
     if (t < 0).any() or not torch.isfinite(t).all():
-        raise ValueError(f"The 'times' parameter of {owner} must hold finite values >= 0. "
-                         f"Got {times!r} instead.")
+        raise InvalidParameterError(f"The 'times' parameter of {owner} must hold finite values >= 0. "
+                                    f"Got {times!r} instead.")
 
-    lam, V = torch.linalg.eigh((theta + theta.T) / 2)  # (N,), (N, N)
+    lam, V = _eigh((theta + theta.T) / 2, "theta_train", owner)  # (N,), (N, N)
     lam = lam.clamp_min(0.0)
     rate = lr * lam / n  # (N,)
     if discrete:
@@ -273,13 +316,13 @@ def linearized_predictions(theta_train, theta_test_train, y_train, f0_train=None
     f_train = Y + torch.einsum("nk,tk,ko->tno", V, r, resid)  # (T, N, O)
     f_test = None
     if theta_test_train is not None:
-        cross = torch.as_tensor(theta_test_train, **kw)
+        cross = check_finite(torch.as_tensor(theta_test_train, **kw), "theta_test_train", owner)
         if cross.dim() != 2 or cross.shape[1] != n:
-            raise ValueError(f"The 'theta_test_train' parameter of {owner} must have shape "
-                             f"(M, N={n}). Got shape {tuple(cross.shape)} instead.")
+            raise InvalidParameterError(f"The 'theta_test_train' parameter of {owner} must have shape "
+                                        f"(M, N={n}). Got shape {tuple(cross.shape)} instead.")
         m = cross.shape[0]
         g0 = (torch.zeros(m, Y.shape[1], **kw) if f0_test is None
-              else torch.as_tensor(f0_test, **kw).reshape(m, Y.shape[1]))
+              else _outputs(f0_test, "f0_test", (m, Y.shape[1]), owner, kw))
         f_test = g0 - torch.einsum("mn,nk,tk,ko->tmo", cross, V, gain, resid)  # (T, M, O)
     if y.dim() == 1:
         f_train = f_train[..., 0]

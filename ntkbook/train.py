@@ -32,6 +32,7 @@ the cause; the history holds only the finite epochs before it, so no NaN reaches
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -42,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ntkbook._validation import (InvalidParameterError, check_bool, check_finite, check_float, check_int,
+                                 check_option, check_optional_int, check_seed, fail)
 from ntkbook.data import Dataset
 
 __all__ = ["train", "TrainResult", "TrainState", "Callback", "NTKTracker", "HISTORY_COLUMNS",
@@ -147,10 +150,14 @@ def ntk_spectrum_metrics(kernel: torch.Tensor, *, top_k: int = 10,
       <K, Y Y^T>_F / (||K||_F ||Y Y^T||_F), with Y the targets (n, k) (one-hot for labels),
       uncentered; when ``targets`` is given.
     """
+    owner = "ntk_spectrum_metrics"
+    if not isinstance(kernel, torch.Tensor) or kernel.dim() != 2 or kernel.shape[0] != kernel.shape[1]:
+        raise InvalidParameterError(f"The 'kernel' parameter of {owner} must be a square (N, N) "
+                                    f"torch.Tensor. Got {type(kernel).__name__} of shape "
+                                    f"{tuple(getattr(kernel, 'shape', ()))} instead.")
+    top_k = check_int(top_k, "top_k", owner)
     k = kernel.detach().to(torch.float64)
-    k = 0.5 * (k + k.T)
-    if not torch.isfinite(k).all():
-        raise FloatingPointError("the kernel has non-finite entries")
+    k = check_finite(0.5 * (k + k.T), "kernel", owner)
     ev = torch.linalg.eigvalsh(k)  # ascending
     lam_max, lam_min = float(ev[-1]), float(ev[0])
     pos = ev.clamp_min(0)
@@ -203,14 +210,13 @@ class NTKTracker(Callback):
 
     def __init__(self, probe_x, every: int = 1, top_k: int = 10, probe_y=None,
                  method: str = "auto"):
-        if int(every) < 1:
-            raise ValueError(f"NTKTracker: every must be >= 1, got {every}")
-        if int(top_k) < 1:
-            raise ValueError(f"NTKTracker: top_k must be >= 1, got {top_k}")
-        if isinstance(probe_x, int) and probe_x < 1:
-            raise ValueError(f"NTKTracker: probe size must be >= 1, got {probe_x}")
+        owner = "NTKTracker"
+        if isinstance(probe_x, numbers.Number) or not hasattr(probe_x, "__len__"):
+            probe_x = check_int(probe_x, "probe_x", owner)  # a probe size
         self.probe_x, self.probe_y = probe_x, probe_y
-        self.every, self.top_k, self.method = int(every), int(top_k), method
+        self.every = check_int(every, "every", owner)
+        self.top_k = check_int(top_k, "top_k", owner)
+        self.method = method  # checked by ntkbook.ntk.empirical_ntk at the first kernel
         self.records: list[dict[str, Any]] = []
         self.kernel0: torch.Tensor | None = None
         self.last_kernel: torch.Tensor | None = None
@@ -230,8 +236,8 @@ class NTKTracker(Callback):
         if y is not None:
             y = torch.as_tensor(y).to(state.device)
             if len(y) != len(self._x):
-                raise ValueError(f"NTKTracker: probe_y has {len(y)} rows but probe_x has "
-                                 f"{len(self._x)}")
+                raise InvalidParameterError(f"The 'probe_y' parameter of NTKTracker must have one row "
+                                            f"per probe input ({len(self._x)}). Got {len(y)} rows instead.")
             if not torch.is_floating_point(y):
                 n_classes = data.n_classes or int(y.max()) + 1
                 y = F.one_hot(y.long(), n_classes)
@@ -306,13 +312,189 @@ def _metrics(out: torch.Tensor, y: torch.Tensor, data: Dataset, loss: str) -> di
 # --------------------------------------------------------------------------- train
 
 
+@dataclass
+class _Setup:
+    """What one call of :func:`train` works with once its arguments are checked and placed."""
+
+    model: nn.Module
+    data: Dataset  # on the training device, inputs in the model's floating dtype
+    opt: torch.optim.Optimizer
+    loss: str  # "mse" or "ce"
+    n_classes: int | None  # one-hot width of the targets for mse on labels, else None
+    batch: int  # minibatch size; n (the training-set size) for full batch
+    eval_batch_size: int
+    divergence_threshold: float | None
+
+
 def _show_progress(progress: bool | None) -> bool:
     if progress is not None:
-        return bool(progress)
+        return progress
     try:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _check_arguments(model, data, optimizer, lr, epochs, batch_size, loss, seed, device, progress,
+                     optimizer_kwargs, divergence_threshold, eval_batch_size):
+    """Check :func:`train`'s arguments; returns (optimizer, loss, device), normalized."""
+    owner = "train"
+    if not isinstance(model, nn.Module):
+        raise InvalidParameterError(f"The 'model' parameter of {owner} must be a torch.nn.Module. "
+                                    f"Got {type(model).__name__} instead.")
+    if not isinstance(data, Dataset):
+        raise InvalidParameterError(f"The 'data' parameter of {owner} must be an ntkbook.data.Dataset. "
+                                    f"Got {type(data).__name__} instead.")
+    optimizer = check_option(optimizer.lower() if isinstance(optimizer, str) else optimizer,
+                             "optimizer", owner, OPTIMIZERS)
+    check_float(lr, "lr", owner)
+    check_int(epochs, "epochs", owner, low=0)
+    check_optional_int(batch_size, "batch_size", owner)
+    if loss is None:
+        loss = "mse" if data.task == "regression" else "ce"
+    loss = check_option(loss.lower() if isinstance(loss, str) else loss, "loss", owner, LOSSES)
+    if loss == "ce" and data.task != "classification":
+        fail("loss", owner, f"'mse' for the {data.task} task of dataset {data.name!r} ('ce' needs "
+             "class labels)", loss)
+    n = len(data.x_train)
+    if optimizer == "gd" and batch_size is not None and batch_size < n:
+        fail("batch_size", owner, f"None or >= the {n} training examples with optimizer='gd' "
+             "(full-batch gradient descent; use optimizer='sgd' for minibatches)", batch_size)
+    check_seed(seed, "seed", owner)
+    try:
+        device = torch.device(device) if device is not None else data.x_train.device
+    except (RuntimeError, TypeError):
+        fail("device", owner, "None, a torch.device or a device string such as 'cpu' or 'cuda:0'", device)
+    if progress is not None:
+        check_bool(progress, "progress", owner)
+    if optimizer_kwargs is not None and not isinstance(optimizer_kwargs, dict):
+        fail("optimizer_kwargs", owner, "None or a dict", optimizer_kwargs)
+    if divergence_threshold is not None:
+        check_float(divergence_threshold, "divergence_threshold", owner)
+    check_int(eval_batch_size, "eval_batch_size", owner)
+    return optimizer, loss, device
+
+
+def _set_up(model, data, *, optimizer, lr, batch_size, loss, device, optimizer_kwargs,
+            divergence_threshold, eval_batch_size) -> _Setup:
+    """Move the model to ``device``, cast the data to its floating dtype, build the optimizer."""
+    model = model.to(device)
+    float_params = [p for p in model.parameters() if torch.is_floating_point(p)]
+    # inputs follow the model's floating dtype (labels stay int64)
+    data = data.to(device=device, dtype=float_params[0].dtype if float_params else None)
+    params = [p for p in model.parameters() if p.requires_grad]
+    make = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD  # gd is SGD on the full batch
+    opt = make(params, lr=lr, **optimizer_kwargs)
+    n = len(data.x_train)
+    n_classes = data.n_classes if (data.task == "classification" and loss == "mse") else None
+    return _Setup(model, data, opt, loss, n_classes, n if batch_size is None else min(batch_size, n),
+                  eval_batch_size, divergence_threshold)
+
+
+def _step_divergence(value: float, threshold: float | None, epoch: int, step: int) -> str | None:
+    """Why the training loss ``value`` of one step stops the run, or None."""
+    if not math.isfinite(value):
+        return f"non-finite training loss ({value}) at epoch {epoch}, step {step}"
+    if threshold is not None and value > threshold:
+        return (f"training loss {value:.3g} above divergence_threshold {threshold:g} at epoch "
+                f"{epoch}, step {step}")
+    return None
+
+
+def _train_epoch(s: _Setup, gen: torch.Generator, epoch: int) -> str | None:
+    """One pass over the training data in minibatches (a seeded order from ``gen``).
+
+    Returns the divergence cause when a step's loss is non-finite or above the threshold (that
+    step is not taken), else None.
+    """
+    x, y = s.data.x_train, s.data.y_train
+    n = len(x)
+    s.model.train()
+    order = torch.randperm(n, generator=gen) if s.batch < n else torch.arange(n)
+    for step, start in enumerate(range(0, n, s.batch)):
+        idx = order[start:start + s.batch].to(x.device)
+        s.opt.zero_grad(set_to_none=True)
+        value = _objective(s.model(x[idx]), y[idx], s.loss, s.n_classes)
+        cause = _step_divergence(float(value.detach()), s.divergence_threshold, epoch, step)
+        if cause is not None:
+            return cause
+        value.backward()
+        s.opt.step()
+    return None
+
+
+def _evaluate(s: _Setup, epoch: int, rows: list[dict[str, Any]], state: TrainState) -> str | None:
+    """Metrics of both splits in eval mode, appended to ``rows`` and set on ``state``.
+
+    Returns the divergence cause if a metric is not finite (nothing is recorded then).
+    """
+    s.model.eval()
+    got = {}
+    for split in ("train", "test"):
+        x, y = getattr(s.data, f"x_{split}"), getattr(s.data, f"y_{split}")
+        if len(x) == 0:
+            continue
+        m = _metrics(_predict(s.model, x, s.eval_batch_size), y, s.data, s.loss)
+        for name, value in m.items():
+            if not math.isfinite(value):
+                return f"non-finite {split} {name} at epoch {epoch}"
+            got[f"{split}/{name}"] = value
+    for key, value in got.items():
+        split, name = key.split("/")
+        rows.append({"epoch": epoch, "split": split, "metric": name, "value": value})
+    state.metrics = got
+    return None
+
+
+def _run_callbacks(callbacks: list, hook: str, state: TrainState) -> None:
+    for cb in callbacks:
+        fn = getattr(cb, hook, None)
+        if fn is not None:
+            fn(state)
+        elif hook == "on_epoch_end" and callable(cb):
+            cb(state)
+
+
+def _end_of_epoch(s: _Setup, epoch: int, rows, state: TrainState, callbacks: list) -> str | None:
+    """Evaluate, then run the callbacks; the divergence or stop cause, or None."""
+    cause = _evaluate(s, epoch, rows, state)
+    if cause is None:
+        _run_callbacks(callbacks, "on_epoch_end", state)
+        cause = state.stop_cause
+    return cause
+
+
+def _run_epochs(s: _Setup, epochs: int, gen: torch.Generator, state: TrainState, rows, callbacks: list,
+                bar) -> tuple[str | None, int | None, int]:
+    """Epochs 1 .. ``epochs``: train one pass, evaluate, run the callbacks; stop at the first cause.
+
+    Returns (cause, diverged_epoch, last_epoch): the stop cause and its epoch (None, None when
+    the run finished) and the last epoch whose metrics were recorded.
+    """
+    for epoch in range(1, epochs + 1):
+        state.epoch = epoch
+        cause = _train_epoch(s, gen, epoch) or _end_of_epoch(s, epoch, rows, state, callbacks)
+        if cause is not None:
+            return cause, epoch, epoch - 1
+        bar.update(1)
+        if not bar.disable:
+            bar.set_postfix(loss=f"{state.metrics.get('train/loss', float('nan')):.4g}")
+    return None, None, epochs
+
+
+def _frames(rows, callbacks, diverged: bool, last_epoch: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tidy history and NTK-record frames of a run (NTK rows after a divergence dropped)."""
+    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    ntk_frames = [pd.DataFrame(cb.records, columns=HISTORY_COLUMNS) for cb in callbacks
+                  if isinstance(getattr(cb, "records", None), list) and cb.records]
+    ntk = (pd.concat(ntk_frames, ignore_index=True) if ntk_frames
+           else pd.DataFrame(columns=HISTORY_COLUMNS))
+    if diverged and len(ntk):
+        ntk = ntk[ntk.epoch <= last_epoch].reset_index(drop=True)
+    for frame in (history, ntk):
+        frame["epoch"] = frame["epoch"].astype(np.int64)
+        frame["value"] = frame["value"].astype(np.float64)
+    return history, ntk
 
 
 def train(model: nn.Module, data: Dataset, *, optimizer: str = "gd", lr: float,
@@ -330,7 +512,7 @@ def train(model: nn.Module, data: Dataset, *, optimizer: str = "gd", lr: float,
         ``optimizer_kwargs`` go to ``torch.optim.SGD`` / ``torch.optim.Adam``
         (e.g. momentum, weight_decay).
     lr: learning rate, finite and >= 0.
-    epochs: number of passes over the training data (>= 0).
+    epochs: number of passes over the training data (an int >= 0).
     batch_size: minibatch size for ``sgd``/``adam``; None means full batch.
     loss: ``"mse"`` (1/(2n) sum ||f - y||^2) or ``"ce"``; default mse for regression and ce for
         classification. ``"ce"`` on a regression task is an error.
@@ -342,150 +524,52 @@ def train(model: nn.Module, data: Dataset, *, optimizer: str = "gd", lr: float,
     progress: show a tqdm bar; None shows it only when stderr is a terminal, so logs of
         non-interactive runs stay quiet.
     divergence_threshold: also stop when the training loss exceeds this value.
+    eval_batch_size: inputs per forward pass when the metrics are computed.
 
-    The model is trained in place and returned in the result.
+    A bad argument raises :class:`ntkbook._validation.InvalidParameterError` naming it. The
+    model is trained in place and returned in the result.
+
+    Steps: check the arguments, set up (placement and optimizer), then inside a forked RNG
+    seeded with ``seed``: evaluate epoch 0, and for each epoch train one pass
+    (:func:`_train_epoch`, which checks every step's loss for divergence), evaluate and run the
+    callbacks (:func:`_end_of_epoch`); finally collect the tidy frames.
     """
-    optimizer = str(optimizer).lower()
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
-    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
-        raise ValueError(f"learning rate must be a finite number >= 0, got {lr!r}")
-    if int(epochs) != epochs or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    optimizer, loss, device = _check_arguments(
+        model, data, optimizer, lr, epochs, batch_size, loss, seed, device, progress,
+        optimizer_kwargs, divergence_threshold, eval_batch_size)
     epochs = int(epochs)
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an ntkbook.data.Dataset, got {type(data).__name__}")
-    if loss is None:
-        loss = "mse" if data.task == "regression" else "ce"
-    loss = str(loss).lower()
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
-    if loss == "ce" and data.task != "classification":
-        raise ValueError(f"loss 'ce' does not fit the {data.task} task of dataset "
-                         f"{data.name!r}; use loss='mse'")
-    n = len(data.x_train)
-    if batch_size is not None:
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-        batch_size = int(batch_size)
-        if optimizer == "gd" and batch_size < n:
-            raise ValueError("optimizer 'gd' is full-batch gradient descent; use "
-                             "optimizer='sgd' for minibatches")
-    bs = n if batch_size is None else min(batch_size, n)
-
-    device = torch.device(device) if device is not None else data.x_train.device
-    model = model.to(device)
-    float_params = [p for p in model.parameters() if torch.is_floating_point(p)]
-    # inputs follow the model's floating dtype (labels stay int64)
-    data = data.to(device=device, dtype=float_params[0].dtype if float_params else None)
-    params = [p for p in model.parameters() if p.requires_grad]
     kw = dict(optimizer_kwargs or {})
-    if optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, **kw)
-    else:
-        opt = torch.optim.SGD(params, lr=lr, **kw)
-    n_classes = data.n_classes if (data.task == "classification" and loss == "mse") else None
-
+    s = _set_up(model, data, optimizer=optimizer, lr=lr, batch_size=batch_size, loss=loss,
+                device=device, optimizer_kwargs=kw, divergence_threshold=divergence_threshold,
+                eval_batch_size=eval_batch_size)
     callbacks = list(callbacks)
-    state = TrainState(model, data, 0, device, loss, seed)
+    state = TrainState(s.model, s.data, 0, device, loss, seed)
     rows: list[dict[str, Any]] = []
-    diverged_epoch, cause = None, None
     last_epoch = 0
     show = _show_progress(progress)
     fork_devices = [device.index or 0] if device.type == "cuda" else []
-
-    def evaluate(epoch: int) -> str | None:
-        model.eval()
-        got = {}
-        for split in ("train", "test"):
-            x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-            if len(x) == 0:
-                continue
-            m = _metrics(_predict(model, x, eval_batch_size), y, data, loss)
-            for name, value in m.items():
-                if not math.isfinite(value):
-                    return f"non-finite {split} {name} at epoch {epoch}"
-                got[f"{split}/{name}"] = value
-        for key, value in got.items():
-            split, name = key.split("/")
-            rows.append({"epoch": epoch, "split": split, "metric": name, "value": value})
-        state.metrics = got
-        return None
-
-    def run_callbacks(hook: str) -> None:
-        for cb in callbacks:
-            fn = getattr(cb, hook, None)
-            if fn is not None:
-                fn(state)
-            elif hook == "on_epoch_end" and callable(cb):
-                cb(state)
 
     from tqdm.std import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets
 
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        run_callbacks("on_train_begin")
-        cause = evaluate(0)
-        if cause is None:
-            run_callbacks("on_epoch_end")
-            cause = state.stop_cause
-        if cause is not None:
-            diverged_epoch = 0
+        _run_callbacks(callbacks, "on_train_begin", state)
+        cause = _end_of_epoch(s, 0, rows, state, callbacks)  # epoch 0: the model at initialization
+        diverged_epoch = None if cause is None else 0
         bar = tqdm(total=epochs, disable=not show, desc=f"train ({optimizer}, lr={lr:g})",
                    leave=False, file=sys.stderr)
         try:
-            for epoch in range(1, epochs + 1):
-                if cause is not None:
-                    break
-                state.epoch = epoch
-                model.train()
-                order = (torch.randperm(n, generator=gen) if bs < n
-                         else torch.arange(n))
-                for step, start in enumerate(range(0, n, bs)):
-                    idx = order[start:start + bs].to(device)
-                    opt.zero_grad(set_to_none=True)
-                    value = _objective(model(data.x_train[idx]), data.y_train[idx], loss,
-                                       n_classes)
-                    lv = float(value.detach())
-                    if not math.isfinite(lv):
-                        cause = f"non-finite training loss ({lv}) at epoch {epoch}, step {step}"
-                        break
-                    if divergence_threshold is not None and lv > divergence_threshold:
-                        cause = (f"training loss {lv:.3g} above divergence_threshold "
-                                 f"{divergence_threshold:g} at epoch {epoch}, step {step}")
-                        break
-                    value.backward()
-                    opt.step()
-                if cause is None:
-                    cause = evaluate(epoch)
-                if cause is None:
-                    run_callbacks("on_epoch_end")
-                    cause = state.stop_cause
-                if cause is not None:
-                    diverged_epoch = epoch
-                    break
-                last_epoch = epoch
-                bar.update(1)
-                if show:
-                    bar.set_postfix(loss=f"{state.metrics.get('train/loss', float('nan')):.4g}")
+            if cause is None:
+                cause, diverged_epoch, last_epoch = _run_epochs(s, epochs, gen, state, rows, callbacks, bar)
         finally:
             bar.close()
-            run_callbacks("on_train_end")
-    model.eval()
+            _run_callbacks(callbacks, "on_train_end", state)
+    s.model.eval()
 
-    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-    ntk_frames = [pd.DataFrame(cb.records, columns=HISTORY_COLUMNS) for cb in callbacks
-                  if isinstance(getattr(cb, "records", None), list) and cb.records]
-    ntk = (pd.concat(ntk_frames, ignore_index=True) if ntk_frames
-           else pd.DataFrame(columns=HISTORY_COLUMNS))
-    if diverged_epoch is not None and len(ntk):
-        ntk = ntk[ntk.epoch <= last_epoch].reset_index(drop=True)
-    for frame in (history, ntk):
-        frame["epoch"] = frame["epoch"].astype(np.int64)
-        frame["value"] = frame["value"].astype(np.float64)
+    history, ntk = _frames(rows, callbacks, diverged_epoch is not None, last_epoch)
     config = {"optimizer": optimizer, "lr": lr, "epochs": epochs, "batch_size": batch_size,
               "loss": loss, "seed": seed, "device": str(device),
               "optimizer_kwargs": kw}
-    return TrainResult(history, ntk, diverged_epoch is not None, diverged_epoch, cause, model,
+    return TrainResult(history, ntk, diverged_epoch is not None, diverged_epoch, cause, s.model,
                        last_epoch, config)

@@ -17,6 +17,7 @@ from ntkbook.analytic import (
     mlp_kernels,
     model_kernels,
 )
+from ntkbook._validation import InvalidParameterError
 from ntkbook.models import ECRN, MLP, Dense, ResNet
 
 F64 = torch.float64
@@ -132,6 +133,28 @@ def test_closed_form_for_tanh_is_refused():
     q, r, c = covariances()
     with pytest.raises(ValueError, match="'method'.*'closed_form' only for activation"):
         gaussian_expectations("tanh", q, r, c, method="closed_form")
+    with pytest.raises(ValueError, match="'method' parameter of mlp_kernels.*'closed_form' only"):
+        mlp_kernels(torch.randn(3, 2, dtype=F64), depth=1, activation="tanh", method="closed_form")
+
+
+@pytest.mark.parametrize("which", ["q", "r", "c"])
+def test_gaussian_expectations_refuse_non_finite_moments(which):
+    q, r, c = covariances()
+    moments = {"q": q, "r": r, "c": c}
+    moments[which] = moments[which].clone()
+    moments[which].view(-1)[0] = float("nan")
+    with pytest.raises(InvalidParameterError, match=f"'{which}' parameter of gaussian_expectations must hold only finite"):
+        gaussian_expectations("relu", moments["q"], moments["r"], moments["c"])
+
+
+def test_gaussian_moments_refuse_negative_variances():
+    q, r, c = covariances()
+    with pytest.raises(InvalidParameterError, match="'q' parameter of gaussian_expectations must hold variances"):
+        gaussian_expectations("erf", -q, r, c)
+    with pytest.raises(InvalidParameterError, match="'q' parameter of gaussian_mean must hold variances"):
+        gaussian_mean("relu", -q)
+    with pytest.raises(InvalidParameterError, match="'q' parameter of gaussian_mean must hold only finite"):
+        gaussian_mean("relu", torch.tensor([float("inf")], dtype=F64))
 
 
 # ----------------------------------------------------------------------------- Fourier kernels
@@ -375,6 +398,8 @@ def test_mlp_kernels_bad_arguments_raise(kwargs, argument):
     (dict(depth=2, drop_prob=1.0), "drop_prob"),
     (dict(depth=2, fourier_scale=-0.5), "fourier_scale"),
     (dict(depth=2, depth_mask=[1, 0, 1]), "depth_mask"),
+    (dict(depth=2, depth_mask=["a", "b"]), "depth_mask"),
+    (dict(depth=2, alpha="-2/sqrt(L)"), "alpha"),
 ])
 def test_ecrn_kernels_bad_arguments_raise(kwargs, argument):
     with pytest.raises(ValueError, match=f"'{argument}' parameter of ecrn_kernels"):
@@ -382,10 +407,40 @@ def test_ecrn_kernels_bad_arguments_raise(kwargs, argument):
 
 
 def test_mismatched_feature_sizes_raise():
-    with pytest.raises(ValueError, match="'x2' argument of mlp_kernels.*d=2"):
+    with pytest.raises(ValueError, match="'x2' parameter of mlp_kernels.*d=2"):
         mlp_kernels(torch.randn(3, 2), torch.randn(3, 4), depth=1)
-    with pytest.raises(ValueError, match="'B' argument of fourier_kernel"):
+    with pytest.raises(ValueError, match="'B' parameter of fourier_kernel"):
         fourier_kernel(torch.randn(3, 2), None, torch.randn(5, 3))
+
+
+def _with(value, x):
+    x = x.clone()
+    x[1, 0] = value
+    return x
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("kernel", [
+    lambda x1, x2: mlp_kernels(x1, x2, depth=2),
+    lambda x1, x2: ecrn_kernels(x1, x2, depth=2),
+    lambda x1, x2: ecrn_kernels(x1, x2, depth=2, n_fourier=0),
+    lambda x1, x2: expected_fourier_kernel(x1, x2, fourier_scale=1.0),
+    lambda x1, x2: fourier_kernel(x1, x2, torch.randn(4, 2)),
+    lambda x1, x2: model_kernels(MLP(2, width=8, depth=1), x1, x2),
+], ids=["mlp", "ecrn", "ecrn_no_fourier", "expected_fourier", "fourier", "model"])
+def test_kernels_refuse_non_finite_inputs_naming_them(kernel, bad):
+    x = torch.randn(3, 2, dtype=F64)
+    with pytest.raises(InvalidParameterError, match="'x1' parameter of .* must hold only finite values"):
+        kernel(_with(bad, x), None)
+    with pytest.raises(InvalidParameterError, match="'x2' parameter of .* must hold only finite values"):
+        kernel(x, _with(bad, x))
+
+
+def test_fourier_kernel_refuses_a_non_finite_frequency_matrix():
+    B = torch.randn(4, 2, dtype=F64)
+    B[0, 0] = float("nan")
+    with pytest.raises(InvalidParameterError, match="'B' parameter of fourier_kernel must hold only finite"):
+        fourier_kernel(torch.randn(3, 2), None, B)
 
 
 def test_model_kernels_refuses_standard_parameterization_and_trainable_fourier():

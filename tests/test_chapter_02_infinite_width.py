@@ -1,22 +1,13 @@
 """Chapter 2 (infinite width): the empirical NTK converges to the analytic one like width^-1/2,
 and the kernel moves less during training as the width grows."""
 
-import math
-
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from ntkbook.models import MLP
-from ntkbook.experiments.theory import (
-    _gd,
-    kernel_change_sweep,
-    kernel_error_sweep,
-    loglog_slope,
-    slope_interval,
-    t_interval,
-)
+from ntkbook.experiments.theory import _gd, kernel_change_sweep, kernel_error_sweep
+from ntkbook.stats import slope_interval
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -30,31 +21,6 @@ def _sphere(n, d, seed=0):
 
 def _relu(n, s):
     return MLP(3, width=n, depth=2, activation="relu", seed=s).double()
-
-
-def test_loglog_slope_recovers_a_power_law():
-    x = np.array([1.0, 2.0, 4.0, 8.0])
-    slope, intercept = loglog_slope(x, 3.0 * x**-0.5)
-    assert slope == pytest.approx(-0.5)
-    assert intercept == pytest.approx(math.log(3.0))
-
-
-def test_loglog_slope_rejects_non_positive_values():
-    with pytest.raises(ValueError, match="finite and positive"):
-        loglog_slope([1, 2], [1.0, 0.0])
-
-
-def test_t_interval_contains_the_mean_and_is_nan_for_one_value():
-    mean, low, high = t_interval([1.0, 2.0, 3.0])
-    assert low < mean == 2.0 < high
-    assert math.isnan(t_interval([1.0])[1])
-
-
-def test_slope_interval_fits_one_slope_per_seed():
-    df = pd.DataFrame([{"width": w, "seed": s, "err": (1 + s) * w**-0.5} for s in range(3) for w in (8, 16, 32)])
-    out = slope_interval(df, y="err")
-    assert len(out["slopes"]) == 3
-    assert out["slope"] == pytest.approx(-0.5)
 
 
 def test_empirical_ntk_error_falls_like_inverse_square_root_of_width():

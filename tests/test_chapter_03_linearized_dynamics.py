@@ -12,9 +12,9 @@ from ntkbook.experiments.theory import (
     circle_inputs,
     linearization_gap_sweep,
     linearized_trajectory,
-    loglog_slope,
     projection_decay_rates,
 )
+from ntkbook.stats import loglog_slope
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ntkbook.experiments.runs import paired_comparison
-from ntkbook.experiments.mechanisms import SPECTRUM_METRICS, init_spectra, t_interval
+from ntkbook.experiments.mechanisms import SPECTRUM_METRICS, init_spectra
 from ntkbook.ntk import empirical_ntk
 from ntkbook.models import ECRN
 
@@ -57,12 +57,6 @@ def test_init_spectra_rejects_a_malformed_spec(x):
 def test_init_spectra_rejects_repeated_seeds(x):
     with pytest.raises(ValueError, match="'seeds' parameter of init_spectra"):
         init_spectra({"ECRN": ("ecrn", SMALL)}, x, seeds=[0, 0])
-
-
-def test_t_interval_contains_the_mean_and_is_nan_for_one_value():
-    mean, lo, hi = t_interval([1.0, 2.0, 3.0])
-    assert lo < mean == 2.0 < hi
-    assert np.isnan(t_interval([1.0])[1])
 
 
 def test_removing_the_fourier_embedding_lowers_the_effective_rank(x):

@@ -1,7 +1,5 @@
 """Chapter 6 (eigenvalue control): lambda_max(t) over alpha and depth, growth fits, divergence."""
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest

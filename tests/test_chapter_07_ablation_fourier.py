@@ -108,3 +108,20 @@ def test_frequency_error_plot_refuses_non_finite_errors(ablation):
             plot_frequency_errors(errors, ax=ax)
     finally:
         plt.close(fig)
+
+
+def test_a_diverged_run_ends_with_nan_errors_so_its_verdict_input_is_void():
+    import math
+
+    import pandas as pd
+
+    from ntkbook.experiments.mechanisms import _diverged_rows
+    from ntkbook.stats import t_interval
+
+    errs = pd.DataFrame({"epoch": [0, 10, 0, 10], "frequency": [1.0, 1.0, 10.0, 10.0],
+                         "relative_error": [1.0, 0.5, 1.0, 0.9], "captured": [False, True, False, False]})
+    rows = _diverged_rows(errs, 600)
+    assert list(rows.columns) == list(errs.columns)
+    assert sorted(rows["frequency"]) == [1.0, 10.0] and (rows["epoch"] == 600).all()
+    assert rows["relative_error"].isna().all()
+    assert math.isnan(t_interval([0.1, float(rows["relative_error"].iloc[0])]).low)

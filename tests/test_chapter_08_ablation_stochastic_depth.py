@@ -86,7 +86,7 @@ def test_weighted_ntk_refuses_a_model_without_stochastic_depth():
 
 
 def test_expected_ntk_check_rejects_a_drop_probability_of_one():
-    with pytest.raises(ValueError, match=r"'drop_probs' parameter of expected_ntk_check must hold floats in the range \[0.0, 1.0\)"):
+    with pytest.raises(ValueError, match=r"'drop_probs' parameter of expected_ntk_check must be a non-empty sequence of finite floats in the range \[0, 1\)"):
         expected_ntk_check([1.0], [0])
 
 

@@ -2,12 +2,12 @@
 
 import math
 import os
-import sys
 
 import pandas as pd
 import pytest
 
-from ntkbook.experiments.ablations import bscale_contrasts, bscale_point, filtered_stderr, weakest_verdict
+from ntkbook.experiments.ablations import bscale_contrasts, bscale_point, filtered_stderr
+from ntkbook.claims.rules import weakest_verdict
 from ntkbook.claims.rules import sign_rule
 
 SMALL = dict(n_train=16, n_test=64, width=32, depth=2, n_fourier=16, epochs=150)
@@ -66,7 +66,7 @@ def test_filtered_stderr_drops_only_the_kernel_transport_warning(capfd):
 
 
 def test_bscale_point_rejects_a_negative_scale():
-    with pytest.raises(ValueError, match=r"'fourier_scale' parameter of bscale_point must hold floats in the range \[0.0, inf\)"):
+    with pytest.raises(ValueError, match=r"'fourier_scale' parameter of bscale_point must be a finite float in the range \[0, inf\)"):
         bscale_point(-1.0, [0])
 
 

@@ -13,9 +13,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from ntkbook.analytic import mlp_kernels  # noqa: E402
-from ntkbook.experiments.benchmarks import (Benchmark, KernelBaseline, claim_outcome, fit_temperature,  # noqa: E402
-                                gaussian_mixture_benchmark, kernel_ridge_loo, run_benchmark,
-                                sinusoid_benchmark, torch_threads)
+from ntkbook.experiments.benchmarks import (Benchmark, claim_outcome, gaussian_mixture_benchmark,  # noqa: E402
+                                            run_benchmark, sinusoid_benchmark, torch_threads)
+from ntkbook.experiments.kernel_baseline import KernelBaseline, fit_temperature, kernel_ridge_loo  # noqa: E402
 from ntkbook.plots.benchmarks import (plot_model_intervals, plot_ntk_evolution,  # noqa: E402
                                       plot_paired_differences)
 from ntkbook.regression import NTKRegressor  # noqa: E402
@@ -183,6 +183,7 @@ def test_table_has_one_row_per_model_in_benchmark_order(tmp_path):
 def test_the_kernel_model_is_solved_once_for_splits_that_hold_the_same_examples(
         monkeypatch, tmp_path):
     import ntkbook.experiments.benchmarks as nb
+    import ntkbook.experiments.runs as runs
     from ntkbook.data import make_dataset
 
     rng = np.random.default_rng(0)
@@ -193,13 +194,26 @@ def test_the_kernel_model_is_solved_once_for_splits_that_hold_the_same_examples(
               2: make_dataset(x[10:], y[10:], x[:10], y[:10], task="regression")}
     monkeypatch.setattr("ntkbook.data.load_dataset", lambda name, seed, **kw: splits[seed])
     calls = []
-    solve = nb._kernel_one_seed
-    monkeypatch.setattr(nb, "_kernel_one_seed", lambda kb, d: calls.append(1) or solve(kb, d))
+    solve = runs.fit_kernel_regression
+    monkeypatch.setattr(runs, "fit_kernel_regression", lambda kb, d: calls.append(1) or solve(kb, d))
     df = nb.run_kernel_regression(KernelBaseline(), "sinusoids", {}, seeds=(0, 1, 2),
                                   results_dir=tmp_path)
     assert len(calls) == 2
     mse = df[(df.split == "test") & (df.metric == "mse")].set_index("seed").value
     assert mse[0] == mse[1] != mse[2]
+
+
+def test_the_kernel_baseline_of_a_benchmark_is_the_run_of_its_config(tmp_path):
+    import ntkbook.experiments.benchmarks as nb
+
+    bench = _tiny_sinusoid()
+    bench.networks = {}
+    result = run_benchmark(bench, results_dir=tmp_path)
+    direct = nb.run_kernel_regression(bench.kernel, bench.dataset, bench.dataset_kwargs, bench.seeds,
+                                      results_dir=tmp_path)
+    assert direct.attrs["metadata"]["loaded_from_cache"]  # the same cache entry
+    pd.testing.assert_frame_equal(result.frame.reset_index(drop=True), direct, check_exact=True)
+    assert bench.kernel_config().model == "ntk_regression"
 
 
 def test_no_model_beats_the_bayes_accuracy_of_the_mixture_by_more_than_noise(tmp_path):

@@ -15,6 +15,8 @@ import pytest
 import torch
 
 from ntkbook import data as D
+from ntkbook._io import SymlinkError
+from ntkbook._validation import InvalidParameterError
 from ntkbook.data import (ChecksumError, CorruptFileError, DataError, DataNotFoundError,
                           load_dataset)
 
@@ -76,7 +78,7 @@ def fake_cifar_url(tmp_path, monkeypatch):
 def test_cifar_download_verify_parse_and_cache(data_dir, fake_cifar_url):
     src, members = fake_cifar_url
     ds = load_dataset("cifar10", n_train=50, n_test=10, seed=3)
-    assert _listing(data_dir) == [D.CIFAR_ARCHIVE, D.CIFAR_SUBSET_FILE]
+    assert _listing(data_dir) == [D.CIFAR_ARCHIVE, D.CIFAR_SUBSET_FILE, D.CIFAR_SUBSET_FILE + ".sha256"]
     assert ds.task == "classification" and ds.n_classes == 10
     assert ds.x_train.shape == (50, 3072) and ds.x_test.shape == (10, 3072)
     assert ds.y_train.dtype == torch.int64 and ds.x_train.dtype == torch.float32
@@ -123,13 +125,21 @@ def test_cifar_offline_error_names_the_file_and_directory(data_dir, tmp_path, mo
         load_dataset("cifar10", download=False)
 
 
-def test_cifar_reads_prepared_npz_and_reports_its_source(data_dir):
+def _prepared_npz(path, zero_pixels=False):
+    """A small stand-in for the prepared cifar10-5k.npz; returns its sha256."""
     rng = np.random.default_rng(0)
     y_tr, y_te = np.repeat(np.arange(10), 6), np.repeat(np.arange(10), 2)
-    np.savez(data_dir / D.CIFAR_SUBSET_FILE,
-             x_train=rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8), y_train=y_tr,
-             x_test=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), y_test=y_te,
+    x_tr = rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)
+    x_te = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    if zero_pixels:
+        x_tr[:] = 0
+    np.savez(path, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te,
              classes=np.array(D.CIFAR_CLASSES), source=np.array("a prepared test copy"))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cifar_reads_prepared_npz_and_reports_its_source(data_dir, monkeypatch):
+    monkeypatch.setattr(D, "CIFAR_SUBSET_SHA256", _prepared_npz(data_dir / D.CIFAR_SUBSET_FILE))
     ds = load_dataset("cifar10", n_train=30, n_test=20, seed=1, dtype=torch.float64)
     assert ds.source.startswith("a prepared test copy")
     assert ds.x_train.dtype == torch.float64
@@ -142,10 +152,58 @@ def test_cifar_reads_prepared_npz_and_reports_its_source(data_dir):
         load_dataset("cifar10", n_train=61)
 
 
+def test_prepared_cifar_copy_with_zeroed_pixels_fails_its_published_checksum(data_dir, monkeypatch):
+    path = data_dir / D.CIFAR_SUBSET_FILE
+    monkeypatch.setattr(D, "CIFAR_SUBSET_SHA256", _prepared_npz(path))  # the published digest
+    _prepared_npz(path, zero_pixels=True)  # same arrays, same shapes, pixels zeroed
+    with pytest.raises(ChecksumError) as err:
+        load_dataset("cifar10", n_train=10, n_test=10)
+    msg = str(err.value)
+    assert str(path) in msg and "sha256" in msg and "published" in msg and "delete it" in msg
+    ds = load_dataset("cifar10", n_train=10, n_test=10, verify=False)  # a local variant, on request
+    assert float(ds.x_train.abs().max()) == 0.0
+
+
+def test_the_published_cifar_subset_digest_is_the_default_check(data_dir):
+    _prepared_npz(data_dir / D.CIFAR_SUBSET_FILE)
+    with pytest.raises(ChecksumError, match=f"expected {D.CIFAR_SUBSET_SHA256}"):
+        load_dataset("cifar10")
+
+
+def test_a_subset_built_here_is_verified_against_the_digest_recorded_beside_it(data_dir, fake_cifar_url):
+    load_dataset("cifar10", n_train=20, n_test=10)
+    pool = data_dir / D.CIFAR_SUBSET_FILE
+    recorded = (data_dir / (D.CIFAR_SUBSET_FILE + ".sha256")).read_text().split()
+    assert recorded == [hashlib.sha256(pool.read_bytes()).hexdigest(), D.CIFAR_SUBSET_FILE]
+    with np.load(pool) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["x_train"][:] = 0
+    np.savez_compressed(pool, **arrays)
+    with pytest.raises(ChecksumError, match=f"{pool}: sha256 .*recorded in cifar10-5k.npz.sha256"):
+        load_dataset("cifar10", n_train=20, n_test=10)
+
+
+def test_a_digest_without_its_pool_rebuilds_both(data_dir, fake_cifar_url):
+    load_dataset("cifar10", n_train=20, n_test=10)
+    first = (data_dir / D.CIFAR_SUBSET_FILE).read_bytes()
+    (data_dir / D.CIFAR_SUBSET_FILE).unlink()  # as if killed between the two writes
+    load_dataset("cifar10", n_train=20, n_test=10)
+    assert (data_dir / D.CIFAR_SUBSET_FILE).read_bytes() == first
+
+
+def test_an_unreadable_recorded_digest_is_a_clear_error(data_dir):
+    _prepared_npz(data_dir / D.CIFAR_SUBSET_FILE)
+    (data_dir / (D.CIFAR_SUBSET_FILE + ".sha256")).write_text("garbage\n")
+    with pytest.raises(CorruptFileError, match="cifar10-5k.npz.sha256 does not hold a SHA-256"):
+        load_dataset("cifar10")
+
+
 def test_corrupt_cached_npz_gives_a_clear_error(data_dir):
     (data_dir / D.CIFAR_SUBSET_FILE).write_bytes(b"this is not a zip file")
-    with pytest.raises(CorruptFileError, match="cifar10-5k.npz.*delete it"):
+    with pytest.raises(ChecksumError, match="cifar10-5k.npz: sha256"):
         load_dataset("cifar10")
+    with pytest.raises(CorruptFileError, match="cifar10-5k.npz.*delete it"):
+        load_dataset("cifar10", verify=False)
 
 
 def test_npz_with_mismatched_labels_is_refused(data_dir):
@@ -154,7 +212,7 @@ def test_npz_with_mismatched_labels_is_refused(data_dir):
              x_test=np.zeros((2, 32, 32, 3), np.uint8), y_test=np.arange(2),
              classes=np.array(D.CIFAR_CLASSES), source=np.array("bad"))
     with pytest.raises(CorruptFileError, match="labels do not match inputs"):
-        load_dataset("cifar10")
+        load_dataset("cifar10", verify=False)
 
 
 def test_corrupt_archive_gives_a_clear_error(data_dir, monkeypatch):
@@ -304,6 +362,19 @@ def test_download_is_atomic_and_verifies(tmp_path):
     assert _listing(tmp_path / "out") == ["file.bin"]
 
 
+def test_download_refuses_to_write_through_a_symlink(tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"new")
+    target = tmp_path / "elsewhere.bin"
+    target.write_bytes(b"old")
+    link = tmp_path / "out" / "file.bin"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    with pytest.raises(SymlinkError, match="symbolic link"):
+        D.download(src.as_uri(), link)
+    assert target.read_bytes() == b"old" and _listing(tmp_path / "out") == ["file.bin"]
+
+
 def test_data_dir_defaults_to_user_cache(monkeypatch):
     import platformdirs
 
@@ -364,14 +435,15 @@ def test_device_and_dtype():
     ds = load_dataset("iris", device="cpu", dtype=torch.float64)
     assert ds.x_train.dtype == torch.float64 and ds.y_train.dtype == torch.int64
     assert ds.x_train.device.type == "cpu"
-    with pytest.raises(DataError, match="floating"):
+    with pytest.raises(InvalidParameterError, match="'dtype' parameter of load_dataset\\('iris'\\) must be a floating"):
         load_dataset("iris", dtype=torch.int32)
 
 
 def test_bad_input_errors():
-    with pytest.raises(DataError, match="unknown dataset 'mnist'"):
+    with pytest.raises(InvalidParameterError, match="'name' parameter of load_dataset must be a str among .*'iris'.* Got 'mnist'"):
         load_dataset("mnist")
-    with pytest.raises(DataError, match="unexpected keyword"):
+    with pytest.raises(InvalidParameterError, match="load_dataset\\('iris'\\) has no parameter 'frequencies'; its own "
+                       "parameters are \\['test_fraction', 'standardize'\\]"):
         load_dataset("iris", frequencies=(1, 2))
     with pytest.raises(DataError, match="labels do not match inputs"):
         D.make_dataset(np.zeros((5, 2)), np.zeros(4), np.zeros((2, 2)), np.zeros(2),
@@ -383,6 +455,56 @@ def test_bad_input_errors():
         load_dataset("sinusoids", frequencies=(1,), amplitudes=(1, 2))
     ok = D.make_dataset(np.zeros((3, 2)), [0, 1, 2], np.zeros((1, 2)), [0], task="classification")
     assert ok.n_classes == 3 and ok.y_train.dtype == torch.int64
+
+
+@pytest.mark.parametrize("name, kwargs, argument, got", [
+    ("sinusoids", dict(n_train=2.5), "n_train", "2.5"),
+    ("sinusoids", dict(n_train=True), "n_train", "True"),
+    ("sinusoids", dict(n_train="10"), "n_train", "'10'"),
+    ("sinusoids", dict(n_test=-1), "n_test", "-1"),
+    ("sinusoids", dict(seed=-1), "seed", "-1"),
+    ("sinusoids", dict(seed="a"), "seed", "'a'"),
+    ("sinusoids", dict(noise=float("nan")), "noise", "nan"),
+    ("sinusoids", dict(noise=-1), "noise", "-1"),
+    ("sinusoids", dict(frequencies=[1.0, float("inf")]), "frequencies", "[1.0, inf]"),
+    ("sinusoids", dict(amplitudes="big"), "amplitudes", "'big'"),
+    ("sinusoids", dict(dim=0), "dim", "0"),
+    ("sinusoids", dict(test_grid="yes"), "test_grid", "'yes'"),
+    ("gaussian_mixture", dict(n_classes=0), "n_classes", "0"),
+    ("gaussian_mixture", dict(n_classes=1), "n_classes", "1"),
+    ("gaussian_mixture", dict(spread=float("nan")), "spread", "nan"),
+    ("gaussian_mixture", dict(separation=float("inf")), "separation", "inf"),
+    ("gaussian_mixture", dict(n_train=0), "n_train", "0"),
+    ("iris", dict(n_train=2.5), "n_train", "2.5"),
+    ("iris", dict(n_train="10"), "n_train", "'10'"),
+    ("iris", dict(seed=-1), "seed", "-1"),
+    ("wine", dict(test_fraction=1.0), "test_fraction", "1.0"),
+    ("wine", dict(standardize=1), "standardize", "1"),
+    ("boston", dict(drop_b="no"), "drop_b", "'no'"),
+    ("cifar10", dict(n_train=0), "n_train", "0"),
+    ("cifar10", dict(flatten=None), "flatten", "None"),
+])
+def test_bad_arguments_name_themselves_and_their_dataset(name, kwargs, argument, got):
+    with pytest.raises(InvalidParameterError) as err:
+        load_dataset(name, **kwargs)
+    msg = str(err.value)
+    assert msg.startswith(f"The '{argument}' parameter of load_dataset('{name}') must be ")
+    assert msg.endswith(f"Got {got} instead.")
+
+
+def test_mixture_means_must_be_finite():
+    with pytest.raises(InvalidParameterError, match="'means' parameter of load_dataset\\('gaussian_mixture'\\)"):
+        load_dataset("gaussian_mixture", n_classes=2, dim=1, means=[[0.0], [float("nan")]])
+
+
+def test_make_dataset_checks_task_and_n_classes():
+    x = np.zeros((3, 2))
+    with pytest.raises(InvalidParameterError, match="'task' parameter of make_dataset must be a str among"):
+        D.make_dataset(x, [0, 1, 2], x, [0, 1, 2], task="ranking")
+    with pytest.raises(InvalidParameterError, match="'n_classes' parameter of make_dataset .*Got 0 instead"):
+        D.make_dataset(x, [0, 1, 2], x, [0, 1, 2], task="classification", n_classes=0)
+    with pytest.raises(InvalidParameterError, match="'split' parameter of frequency_errors"):
+        D.frequency_errors(load_dataset("sinusoids", n_train=4, n_test=4), torch.zeros(4), split="val")
 
 
 # ----------------------------------------------------------------------------- prepared files
@@ -413,3 +535,12 @@ def test_prepared_cifar_file():
     print(ds.source)
     full = load_dataset("cifar10")
     assert len(full.x_train) == 5000 and len(full.x_test) == 1000
+
+
+@pytest.mark.skipif(not (_prepared_dir() and (_prepared_dir() / "README.md").exists()),
+                    reason="NTKBOOK_DATA_DIR does not hold the README of the prepared files")
+def test_the_digests_in_the_code_are_the_published_ones():
+    readme = (_prepared_dir() / "README.md").read_text()
+    for name, digest in ((D.BOSTON_FILE, D.BOSTON_SHA256), (D.CIFAR_SUBSET_FILE, D.CIFAR_SUBSET_SHA256)):
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}`"))
+        assert row.rstrip(" |").endswith(digest), name

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 import ntkbook
+from ntkbook._fingerprint import code_fingerprint
 from ntkbook.experiments import runs as E
 from ntkbook.experiments.runs import (ExperimentConfig, config_hash, paired_comparison,
                                  run_experiment, summarize)
@@ -54,6 +55,8 @@ def test_cache_sidecar_and_force(tmp_path, monkeypatch):
     assert files == [f"{stem}.csv", f"{stem}.json"]  # no temp files left
     meta = json.loads((tmp_path / f"{stem}.json").read_text())
     assert meta["config_hash"] == digest and meta["config"] == cfg.to_dict()
+    assert meta["code_fingerprint"] == code_fingerprint()
+    assert meta["result_rows"] == len(df) and len(meta["result_sha256"]) == 64
     assert meta["ntkbook_version"] == ntkbook.__version__
     assert meta["git_commit"] == "unknown" or len(meta["git_commit"]) == 40
     assert meta["device"] == "cpu" and meta["wall_time_s"] > 0
@@ -85,7 +88,8 @@ def test_corrupt_cache_is_recomputed(tmp_path):
     df = run_experiment(cfg, results_dir=tmp_path)
     csv = next(tmp_path.glob("*.csv"))
     csv.write_text("garbage\n")
-    again = run_experiment(cfg, results_dir=tmp_path)
+    with pytest.warns(E.CacheWarning, match=csv.name):
+        again = run_experiment(cfg, results_dir=tmp_path)
     assert not again.attrs["metadata"]["loaded_from_cache"]
     pd.testing.assert_frame_equal(df, again, check_exact=True)
 
@@ -96,14 +100,20 @@ def test_config_hash_and_validation():
     assert config_hash(_ecrn_config(lr=0.06)) != config_hash(a)
     assert config_hash(_ecrn_config(seeds=(0, 1))) != config_hash(a)
     assert ExperimentConfig.from_dict(a.to_dict()) == a
-    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+    with pytest.raises(ValueError, match="'dataset' parameter of ExperimentConfig .* Got 'mnist'"):
         _ecrn_config(dataset="mnist")
-    with pytest.raises(ValueError, match="unknown model 'transformer'"):
+    with pytest.raises(ValueError, match="'model' parameter of ExperimentConfig .* Got 'transformer'"):
         _ecrn_config(model="transformer")
-    with pytest.raises(ValueError, match="must not set 'seed'"):
+    with pytest.raises(ValueError, match="'model_kwargs' parameter of ExperimentConfig .* without 'seed'"):
         _ecrn_config(model_kwargs={"seed": 3})
-    with pytest.raises(ValueError, match="distinct"):
+    with pytest.raises(ValueError, match="'seeds' parameter of ExperimentConfig .* distinct"):
         _ecrn_config(seeds=(1, 1))
+    with pytest.raises(ValueError, match="'seeds' parameter of ExperimentConfig"):
+        _ecrn_config(seeds=(True,))
+    with pytest.raises(ValueError, match="'ntk_every' parameter of ExperimentConfig"):
+        _ecrn_config(ntk_every=-1)
+    with pytest.raises(ValueError, match="'dtype' parameter of ExperimentConfig"):
+        _ecrn_config(dtype="float16")
     with pytest.raises(ValueError, match="JSON-serializable"):
         _ecrn_config(dataset_kwargs={"n_train": object()})
     with pytest.raises(TypeError):
@@ -112,7 +122,7 @@ def test_config_hash_and_validation():
 
 def test_bad_training_settings_fail_before_writing(tmp_path):
     cfg = _ecrn_config(lr=-1.0, seeds=(0,))
-    with pytest.raises(ValueError, match="learning rate"):
+    with pytest.raises(ValueError, match="'lr' parameter of train"):
         run_experiment(cfg, results_dir=tmp_path)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
@@ -188,15 +198,14 @@ def test_paired_comparison_of_real_runs(tmp_path):
     assert res.n == 3 and np.isfinite(res.mean_difference) and 0 <= res.p_value <= 1
 
 
-def test_ntk_regression_model_if_available(tmp_path):
-    if not E._has_ntk_regressor():
-        pytest.skip("ntkbook.regression.NTKRegressor is not available")
+def test_ntk_regression_model_is_the_kernel_baseline(tmp_path):
     cfg = ExperimentConfig("sinusoids", "ntk_regression", dataset_kwargs={"n_train": 20, "n_test": 10},
-                           seeds=(0, 1))
+                           model_kwargs={"ridges": [1e-6]}, seeds=(0, 1), dtype="float64")
     df = run_experiment(cfg, results_dir=tmp_path)
-    assert set(df.epoch) == {0} and {"mse", "r2"} <= set(df.metric)
+    assert set(df.epoch) == {0} and {"mse", "r2", "ridge", "relative_ridge"} <= set(df.metric)
     assert df.attrs["metadata"]["runs"][0]["epochs_run"] == 0
-    # kernel regression interpolates the (noisy) training targets
+    assert cfg.kernel() == E.KernelBaseline(ridges=(1e-6,))
+    # kernel regression with a tiny ridge interpolates the (noisy) training targets
     train_r2 = df[(df.split == "train") & (df.metric == "r2")].value
     assert (train_r2 > 0.99).all()
     # paired against a network: each model's own last epoch
@@ -205,7 +214,7 @@ def test_ntk_regression_model_if_available(tmp_path):
                          results_dir=tmp_path)
     res = paired_comparison(pd.concat([net, df]), "ecrn", "ntk_regression", "mse")
     assert (res.epoch, res.epoch_b, res.n) == (2, 0, 2) and "epochs 2 and 0" in str(res)
-    cls = ExperimentConfig("iris", "ntk_regression", model_kwargs={"ridge": 1e-6}, seeds=(0,))
+    cls = E.ExperimentConfig.for_kernel(E.KernelBaseline(ridges=(1e-6,)), "iris", {}, seeds=(0,))
     out = run_experiment(cls, results_dir=tmp_path)
     acc = out[(out.split == "test") & (out.metric == "accuracy")].value
     assert float(acc.iloc[0]) > 0.8
@@ -221,3 +230,49 @@ def test_divergence_is_in_the_result(tmp_path):
     assert np.isfinite(df[df.split != "probe"].value).all()
     s = summarize(df, splits=["run"])
     assert s["mean"].tolist() == [1.0]
+
+
+def test_ntk_regression_rejects_settings_that_are_not_kernel_baseline_fields():
+    with pytest.raises(ValueError, match="'model_kwargs' parameter of ExperimentConfig"):
+        ExperimentConfig("sinusoids", "ntk_regression", model_kwargs={"ridge": 1e-6})
+    with pytest.raises(ValueError, match="'ridges' parameter of KernelBaseline"):
+        ExperimentConfig("sinusoids", "ntk_regression", model_kwargs={"ridges": [-1.0]})
+    with pytest.raises(ValueError, match="'loss' parameter of ExperimentConfig"):
+        ExperimentConfig("sinusoids", "ntk_regression", loss="cross_entropy")
+
+
+def _with_diverged_seed(df, model="a", seed=4, epoch=1):
+    """``df`` where ``model``'s ``seed`` stopped after ``epoch`` and is marked diverged."""
+    df = df[~((df.model == model) & (df.seed == seed) & (df.epoch > epoch))]
+    runs = pd.DataFrame([(m, s, 2 if (m, s) != (model, seed) else epoch, "run", "diverged",
+                          float((m, s) == (model, seed))) for m in ("a", "b") for s in range(5)],
+                        columns=E.RESULT_COLUMNS)
+    return pd.concat([df, runs], ignore_index=True)
+
+
+def test_a_diverged_seed_makes_the_paired_comparison_inconclusive_not_better():
+    from ntkbook.claims.rules import sign_rule
+
+    df = _with_diverged_seed(_fake_results())
+    res = paired_comparison(df, "b", "a", "mse")
+    assert res.n == 5 and np.isnan(res.differences.set_index("seed").loc[4, "b"])  # model a is b here
+    assert np.isnan(res.ci_low) and np.isnan(res.ci_high) and np.isnan(res.p_value)
+    verdict = sign_rule(res.mean_difference, res.ci_low, res.ci_high, expect="positive")
+    assert verdict.verdict == "inconclusive"
+
+
+def test_a_diverged_seed_that_reached_the_last_epoch_still_voids_the_comparison():
+    df = _with_diverged_seed(_fake_results(), epoch=2)
+    assert np.isnan(paired_comparison(df, "b", "a", "mse").ci_low)
+
+
+def test_a_paired_comparison_at_an_epoch_a_model_never_reached_is_an_error():
+    with pytest.raises(ValueError, match="at epoch 7"):
+        paired_comparison(_fake_results(), "b", "a", "mse", epoch=7)
+
+
+def test_summarize_drops_non_finite_values_and_counts_them():
+    df = _fake_results()
+    df.loc[(df.model == "a") & (df.seed == 0) & (df.epoch == 2), "value"] = np.nan
+    row = summarize(df).set_index("model").loc["a"]
+    assert (row.n, row.n_dropped) == (4, 1) and np.isfinite(row.ci_low)

@@ -2,10 +2,12 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from ntkbook.models import ECRN, MLP, ECRNConfig, ResNet, ResNet18, build_model
+from ntkbook._validation import InvalidParameterError
+from ntkbook.models import ECRN, MLP, ECRNConfig, ResNet, ResNet18, build_model, resolve_alphas
 
 
 def small_ecrn(**kw):
@@ -230,8 +232,40 @@ def test_wrong_feature_size_raises_value_error():
 
 
 def test_bad_depth_mask_raises_value_error():
-    with pytest.raises(ValueError, match="'mask' argument"):
+    with pytest.raises(ValueError, match="'mask' parameter of ECRN.set_depth_mask must be depth=4"):
         small_ecrn().set_depth_mask(torch.ones(3))
+    with pytest.raises(ValueError, match="'mask' parameter"):
+        small_ecrn().set_depth_mask(["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("schedule", ["-2/sqrt(L)", "-1/L", "-0.5/sqrt(L)", "1e999/L", "1e2e3/L"])
+def test_negative_or_non_finite_alpha_schedule_is_refused(schedule):
+    with pytest.raises(InvalidParameterError, match=r"'alpha' parameter of ECRN must be .*c >= 0"):
+        small_ecrn(alpha=schedule)
+
+
+@pytest.mark.parametrize("alpha", [[0.1, -0.2, 0.3, 0.4], [0.1, float("nan"), 0.3, 0.4],
+                                   ["0.1", "0.2", "0.3", "0.4"], [True, 1.0, 1.0, 1.0]])
+def test_per_block_alphas_must_be_finite_floats_at_least_zero(alpha):
+    with pytest.raises(InvalidParameterError, match="'alpha' parameter of ECRN"):
+        small_ecrn(alpha=alpha)
+
+
+def test_per_block_schedules_accept_tensors_and_arrays():
+    assert resolve_alphas(torch.tensor([0.5, 1.0]), 2) == [0.5, 1.0]
+    assert resolve_alphas(np.array([0.5, 1.0]), 2) == [0.5, 1.0]
+    assert small_ecrn(drop_prob=torch.tensor([0.0, 0.5, 0.25, 0.0])).drop_probs == [0.0, 0.5, 0.25, 0.0]
+    assert resolve_alphas(np.float64(0.5), 2) == [0.5, 0.5]  # a numpy scalar is one value for every block
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    (dict(seed=-1), "seed"), (dict(seed="a"), "seed"), (dict(seed=1.5), "seed"),
+    (dict(width=True), "width"), (dict(depth=2.0), "depth"), (dict(w_std=float("nan")), "w_std"),
+    (dict(trainable_fourier="yes"), "trainable_fourier"),
+])
+def test_bad_types_raise_the_package_error_naming_the_argument(kwargs, argument):
+    with pytest.raises(InvalidParameterError, match=f"The '{argument}' parameter of ECRN must be"):
+        small_ecrn(**kwargs)
 
 
 def test_unknown_model_name_raises_value_error_listing_names():

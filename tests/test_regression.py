@@ -11,7 +11,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from ntkbook.analytic import ecrn_kernels, mlp_kernels
 from ntkbook.models import MLP
 from ntkbook.ntk import empirical_ntk
-from ntkbook.regression import NTKRegressor, linearized_predictions
+from ntkbook._validation import InvalidParameterError
+from ntkbook.regression import KernelOverflowError, NTKRegressor, linearized_predictions
 
 F64 = torch.float64
 
@@ -129,6 +130,32 @@ def test_bad_parameters_raise_at_fit_naming_them(params, message):
     assert message in str(err.value)
 
 
+def test_an_overflowing_gram_matrix_raises_a_clear_error():
+    X, y = data()
+    with pytest.raises(KernelOverflowError, match=r"NTKRegressor.fit: .* Theta\(X, X\) are not finite: the "
+                       r"kernel overflowed float64 \(the largest \|X\| entry is .*e\+200\)\. Rescale"):
+        NTKRegressor().fit(X * 1e200, y)
+
+
+def test_an_overflowing_cross_kernel_at_predict_raises_a_clear_error():
+    X, y = data()
+    reg = NTKRegressor().fit(X, y)
+    with pytest.raises(KernelOverflowError, match=r"NTKRegressor.predict: .* cross kernel .* overflowed"):
+        reg.predict(X * 1e200)
+
+
+def test_a_failed_eigendecomposition_is_reported_without_torch_internals(monkeypatch):
+    def failing_eigh(a):
+        raise torch.linalg.LinAlgError("linalg.eigh: The algorithm failed to converge")
+
+    X, y = data()
+    monkeypatch.setattr(torch.linalg, "eigh", failing_eigh)
+    with pytest.raises(KernelOverflowError, match="NTKRegressor.fit: the eigendecomposition of the training Gram"):
+        NTKRegressor().fit(X, y)
+    with pytest.raises(KernelOverflowError, match="linearized_predictions: the eigendecomposition of theta_train"):
+        linearized_predictions(torch.eye(3, dtype=F64), None, torch.zeros(3), lr=0.1, times=[1])
+
+
 def test_wrong_feature_count_at_predict_raises():
     X, y = data()
     reg = NTKRegressor().fit(X, y)
@@ -227,12 +254,30 @@ def test_wide_network_gradient_descent_follows_the_linearized_prediction():
 
 @pytest.mark.parametrize("kwargs, argument", [
     (dict(lr=0.0, times=[1]), "lr"),
+    (dict(lr=float("inf"), times=[1]), "lr"),
+    (dict(lr=True, times=[1]), "lr"),
     (dict(lr=0.1, times=[-1.0]), "times"),
+    (dict(lr=0.1, times=[float("nan")]), "times"),
+    (dict(lr=0.1, times=[1], discrete="yes"), "discrete"),
+    (dict(lr=0.1, times=[1], f0_train=[0.0, float("nan"), 0.0]), "f0_train"),
+    (dict(lr=0.1, times=[1], f0_train=[0.0, 0.0]), "f0_train"),
 ])
 def test_bad_dynamics_arguments_raise(kwargs, argument):
     theta = torch.eye(3, dtype=F64)
     with pytest.raises(ValueError, match=f"'{argument}' parameter of linearized_predictions"):
         linearized_predictions(theta, None, torch.zeros(3), **kwargs)
+
+
+@pytest.mark.parametrize("argument", ["theta_train", "theta_test_train", "y_train", "f0_test"])
+def test_non_finite_dynamics_inputs_are_refused_naming_them(argument):
+    args = dict(theta_train=torch.eye(3, dtype=F64), theta_test_train=torch.ones(2, 3, dtype=F64),
+                y_train=torch.zeros(3, dtype=F64), f0_test=torch.zeros(2, dtype=F64))
+    args[argument] = args[argument].clone()
+    args[argument].view(-1)[0] = float("inf")
+    with pytest.raises(InvalidParameterError, match=f"'{argument}' parameter of linearized_predictions must hold "
+                       "only finite values"):
+        linearized_predictions(args["theta_train"], args["theta_test_train"], args["y_train"],
+                               f0_test=args["f0_test"], lr=0.1, times=[1])
 
 
 def test_mismatched_dynamics_shapes_raise():

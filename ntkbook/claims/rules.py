@@ -157,3 +157,22 @@ def show_claim(claim: str, verdict: Verdict, *, source: str = ""):
 
     display(Markdown(claim_box(claim, verdict, source=source)))
     return verdict
+
+
+def weakest_verdict(verdicts):
+    """The weakest of several verdicts (for a claim that needs all of
+    them): not supported < inconclusive < supported; between equal verdicts, the one whose
+    interval lies closest to zero relative to its width (lower |mid| / half-width)."""
+    verdicts = list(verdicts)
+    if not verdicts:
+        raise ValueError("The 'verdicts' parameter of weakest_verdict must hold at least one verdict. Got none.")
+    order = {NOT_SUPPORTED: 0, INCONCLUSIVE: 1, SUPPORTED: 2}
+
+    def margin(v):
+        inputs = v.inputs or {}
+        low, high = inputs.get("low", math.nan), inputs.get("high", math.nan)
+        if not (math.isfinite(low) and math.isfinite(high)) or high == low:
+            return -math.inf
+        return abs(low + high) / (high - low)
+
+    return min(verdicts, key=lambda v: (order[v.verdict], margin(v)))

@@ -33,8 +33,11 @@ B-scale and width (chapters 9 and 10)
 :func:`bscale_point` trains the ECRN at one Fourier scale sigma over several seeds and
 returns train and test error and the effective rank of the NTK at initialization;
 :func:`width_kernel_change` trains ECRNs of several widths and returns the relative change
-||Theta_t - Theta_0||_F / ||Theta_0||_F over training; :func:`loglog_slopes` fits its
-log-log slope against the width, seed by seed.
+||Theta_t - Theta_0||_F / ||Theta_0||_F over training, and :func:`final_kernel_change` its
+value at the end, one row per (width, seed). The chapter fits the log-log slope against the
+width seed by seed with :func:`ntkbook.stats.slope_interval`, whose one drop rule is that of
+every interval of the book: a seed with a diverged or unfinished run has no slope, and by
+default it voids the interval (inconclusive, never silently better).
 
 Example::
 
@@ -51,14 +54,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from typing import Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 
-from ntkbook.stats import t_interval  # noqa: F401  (re-exported: chapters import it from here)
+from ntkbook._validation import check_float, check_floats, check_int, check_ints, check_seeds, fail
 from ntkbook.ntk import ExpectedNTK, empirical_ntk, expected_ntk
+from ntkbook.stats import t_interval
 
 __all__ = [
     "weighted_ntk",
@@ -67,13 +69,11 @@ __all__ = [
     "kernel_gap",
     "expected_ntk_check",
     "mask_draw_trajectories",
-    "t_interval",
     "bscale_point",
     "effective_rank",
     "width_kernel_change",
-    "loglog_slopes",
+    "final_kernel_change",
     "bscale_contrasts",
-    "weakest_verdict",
     "filtered_stderr",
     "MAX_ENUMERATED_DEPTH",
 ]
@@ -90,29 +90,6 @@ def _check_stochastic_depth_model(model, owner):
             f"ntkbook.models.ECRN (with drop_probs, sample_depth_mask and set_depth_mask). "
             f"Got {type(model).__name__} instead."
         )
-
-
-def _check_int(value, name, owner, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"The '{name}' parameter of {owner} must be an int in the range [{low}, inf). Got {value!r} instead.")
-    return int(value)
-
-
-def _check_values(values, name, owner, low=0.0, high=math.inf, high_open=False):
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
-        raise ValueError(f"The '{name}' parameter of {owner} must be a non-empty sequence of floats. Got {values!r} instead.")
-    out = []
-    for v in values:
-        ok = isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and math.isfinite(v)
-        ok = ok and low <= v and (v < high if high_open else v <= high)
-        if not ok:
-            bracket = ")" if high_open or high == math.inf else "]"
-            raise ValueError(
-                f"The '{name}' parameter of {owner} must hold floats in the range [{low}, {high}{bracket}. "
-                f"Got {v!r} in {list(values)!r} instead."
-            )
-        out.append(float(v))
-    return out
 
 
 # ----------------------------------------------------------------------------- stochastic depth
@@ -218,11 +195,9 @@ def expected_ntk_check(drop_probs, seeds, *, n_points=32, width=128, depth=4, n_
     from ntkbook.models import ECRN
 
     owner = "expected_ntk_check"
-    drop_probs = _check_values(drop_probs, "drop_probs", owner, 0.0, 1.0, high_open=True)
-    seeds = [_check_int(s, "seeds", owner, 0) for s in seeds]
-    if not seeds:
-        raise ValueError(f"The 'seeds' parameter of {owner} must name at least one seed. Got {seeds!r} instead.")
-    _check_int(n_samples, "n_samples", owner, 2)
+    drop_probs = check_floats(drop_probs, "drop_probs", owner, 0.0, 1.0, high_open=True)
+    seeds = check_seeds(seeds, "seeds", owner)
+    n_samples = check_int(n_samples, "n_samples", owner, low=2)
     rows = []
     for p in drop_probs:
         for seed in seeds:
@@ -262,8 +237,8 @@ def mask_draw_trajectories(data, *, drop_probs, mask_seeds, init_seed=0, width=1
     from ntkbook.train import NTKTracker, train
 
     owner = "mask_draw_trajectories"
-    drop_probs = _check_values(drop_probs, "drop_probs", owner, 0.0, 1.0, high_open=True)
-    mask_seeds = [_check_int(s, "mask_seeds", owner, 0) for s in mask_seeds]
+    drop_probs = check_floats(drop_probs, "drop_probs", owner, 0.0, 1.0, high_open=True)
+    mask_seeds = check_seeds(mask_seeds, "mask_seeds", owner)
     rows = []
     for p in drop_probs:
         for s in mask_seeds:
@@ -308,8 +283,8 @@ def bscale_point(fourier_scale, seeds, *, n_train=32, n_test=256, frequencies=(1
     from ntkbook.train import train
 
     owner = "bscale_point"
-    sigma = _check_values([fourier_scale], "fourier_scale", owner, 0.0)[0]
-    seeds = [_check_int(s, "seeds", owner, 0) for s in seeds]
+    sigma = check_float(fourier_scale, "fourier_scale", owner, 0.0)
+    seeds = check_seeds(seeds, "seeds", owner)
     rows = []
     for seed in seeds:
         data = load_dataset("sinusoids", n_train=n_train, n_test=n_test, seed=seed, dtype=dtype,
@@ -343,8 +318,8 @@ def width_kernel_change(widths, seeds, *, n_train=32, n_test=64, depth=4, n_four
     from ntkbook.train import NTKTracker, train
 
     owner = "width_kernel_change"
-    widths = [_check_int(w, "widths", owner, 1) for w in widths]
-    seeds = [_check_int(s, "seeds", owner, 0) for s in seeds]
+    widths = check_ints(widths, "widths", owner)
+    seeds = check_seeds(seeds, "seeds", owner)
     rows = []
     for seed in seeds:
         data = load_dataset("sinusoids", n_train=n_train, n_test=n_test, seed=seed, dtype=dtype,
@@ -363,26 +338,26 @@ def width_kernel_change(widths, seeds, *, n_train=32, n_test=64, depth=4, n_four
     return pd.DataFrame(rows)
 
 
-def loglog_slopes(table: pd.DataFrame, *, x: str = "width", y: str = "kernel_change", by: str = "seed") -> pd.DataFrame:
-    """Least-squares slope and intercept of log(y) against log(x), one fit per value of ``by``.
+def final_kernel_change(changes: pd.DataFrame, epochs: int) -> pd.DataFrame:
+    """The relative NTK change at the end of training, one row per (width, seed) of ``changes``.
 
-    Rows with a non-positive or non-finite y are left out of the fit and counted in
-    ``n_dropped``. Returns columns ``by``, slope, intercept, n_points, n_dropped.
+    ``changes`` is the table of :func:`width_kernel_change`. A run that diverged, or whose
+    last record is before epoch ``epochs``, keeps its row with ``kernel_change`` NaN: the
+    per-seed fit of :func:`ntkbook.stats.slope_interval` then gives that seed no slope, and
+    the interval of the exponent is void. A diverged run is shown, never left out quietly.
+    Returns columns width, seed, epoch (the last recorded), kernel_change, diverged.
     """
-    missing = [c for c in (x, y, by) if c not in table.columns]
-    if missing:
-        raise ValueError(f"The 'table' parameter of loglog_slopes must have columns {x!r}, {y!r} and {by!r}. Missing: {missing}.")
-    rows = []
-    for key, g in table.groupby(by, sort=True):
-        ok = np.isfinite(g[y].to_numpy(float)) & (g[y].to_numpy(float) > 0) & (g[x].to_numpy(float) > 0)
-        gx, gy = np.log(g[x].to_numpy(float)[ok]), np.log(g[y].to_numpy(float)[ok])
-        if len(np.unique(gx)) < 2:
-            slope = intercept = math.nan
-        else:
-            slope, intercept = np.polyfit(gx, gy, 1)
-        rows.append({by: key, "slope": float(slope), "intercept": float(intercept),
-                     "n_points": int(ok.sum()), "n_dropped": int((~ok).sum())})
-    return pd.DataFrame(rows)
+    owner = "final_kernel_change"
+    needed = ["width", "seed", "epoch", "kernel_change", "diverged"]
+    if not isinstance(changes, pd.DataFrame) or not set(needed) <= set(changes.columns):
+        fail("changes", owner, f"the table of width_kernel_change (columns {needed})",
+             list(getattr(changes, "columns", [])) or type(changes).__name__)
+    epochs = check_int(epochs, "epochs", owner, low=0)
+    last = changes.sort_values(["width", "seed", "epoch"]).groupby(["width", "seed"], sort=True).tail(1)
+    out = last[needed].reset_index(drop=True)
+    unfinished = out["diverged"].astype(bool) | (out["epoch"] != epochs)
+    out["kernel_change"] = out["kernel_change"].astype(float).mask(unfinished)
+    return out
 
 
 # ----------------------------------------------------------------------------- B-scale verdict
@@ -417,27 +392,6 @@ def bscale_contrasts(table: pd.DataFrame) -> dict[str, object]:
         mean, low, high = t_interval(diff)
         out[name] = {"differences": diff.tolist(), "mean": mean, "low": low, "high": high}
     return out
-
-
-def weakest_verdict(verdicts):
-    """The weakest of several verdicts of ``ntkbook.claims.rules`` (for a claim that needs all of
-    them): not supported < inconclusive < supported; between equal verdicts, the one whose
-    interval lies closest to zero relative to its width (lower |mid| / half-width)."""
-    from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
-
-    verdicts = list(verdicts)
-    if not verdicts:
-        raise ValueError("The 'verdicts' parameter of weakest_verdict must hold at least one verdict. Got none.")
-    order = {NOT_SUPPORTED: 0, INCONCLUSIVE: 1, SUPPORTED: 2}
-
-    def margin(v):
-        inputs = v.inputs or {}
-        low, high = inputs.get("low", math.nan), inputs.get("high", math.nan)
-        if not (math.isfinite(low) and math.isfinite(high)) or high == low:
-            return -math.inf
-        return abs(low + high) / (high - low)
-
-    return min(verdicts, key=lambda v: (order[v.verdict], margin(v)))
 
 
 # ----------------------------------------------------------------------------- quiet sweeps

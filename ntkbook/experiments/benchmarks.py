@@ -1,30 +1,18 @@
-r"""The benchmark experiments of part III: one named configuration per experiment, a runner
-that compares the models on the same seeds and splits, and the NTK kernel-regression baseline.
+r"""The benchmark experiments of part III: one named configuration per experiment and a runner
+that compares the models on the same seeds and splits.
 
 The paper (arXiv:2512.08264) reports that the NTK-ECRN beats MLPs, ResNets and "conventional
 NTK models" on synthetic, UCI and CIFAR-10 data; its own hyperparameter tables are not
 public, so every :class:`Benchmark` below is a **reconstruction**: the settings are ours, and
 :meth:`Benchmark.differences` lists how each one departs from the package defaults.
 
-A benchmark trains every network with :func:`ntkbook.experiments.runs.run_experiment` (cached by
-configuration hash under ``results/``) and fits the kernel baseline with
-:func:`run_kernel_regression` (cached the same way). For seed s every model sees the split
-drawn with s, so :func:`ntkbook.experiments.runs.paired_comparison` pairs runs on the same data.
-
-The kernel baseline ("conventional NTK model") is :class:`ntkbook.regression.NTKRegressor`:
-kernel ridge regression with the analytic infinite-width NTK of a ReLU MLP
-(:func:`ntkbook.analytic.mlp_kernels`)::
-
-    f(X_*) = Theta(X_*, X) (Theta(X, X) + lambda I)^{-1} Y        Y: targets (one-hot for labels)
-
-The ridge lambda is chosen from a grid (relative to the mean eigenvalue of Theta(X, X)) by the
-closed-form leave-one-out (LOO) error. With A = (Theta + lambda I)^{-1} the LOO residual of
-training point i is (A Y)_i / A_ii (Rifkin & Lippert 2007), so one eigendecomposition
-Theta = U diag(s) U^T serves every lambda: O(n^3) once, then O(n^2 k) per grid value.
-For classification the outputs are not log-probabilities; they are turned into
-probabilities by a softmax with a temperature T, softmax(f / T), with T fitted by minimizing
-the cross-entropy of the LOO predictions on the training set (temperature scaling, Guo et al.
-2017). Accuracy (argmax) does not depend on T.
+A benchmark runs every model with :func:`ntkbook.experiments.runs.run_experiment`, cached
+under ``results/`` by the configuration and the code that computes it: the networks, and the
+kernel baseline ("conventional NTK model"), :class:`ntkbook.experiments.kernel_baseline.KernelBaseline`,
+kernel ridge regression with the analytic NTK of a ReLU MLP whose ridge (and softmax
+temperature) is chosen by closed-form leave-one-out error (see :mod:`ntkbook.experiments.runs`
+for the formulas). For seed s every model sees the split drawn with s, so
+:func:`ntkbook.experiments.runs.paired_comparison` pairs runs on the same data.
 
 Example::
 
@@ -37,48 +25,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import inspect
-import json
 import math
-import os
-import re
-import tempfile
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from ntkbook import __version__
+from ntkbook._validation import check_float, check_int, check_option, fail
+from ntkbook.experiments.kernel_baseline import KERNEL_MODEL, RIDGE_GRID, KernelBaseline
 from ntkbook.experiments.runs import (RESULT_COLUMNS, ExperimentConfig, PairedComparison, paired_comparison,
-                          run_experiment, summarize)
+                                      run_experiment, summarize)
 
 __all__ = ["Benchmark", "KernelBaseline", "BenchmarkResult", "run_benchmark",
-           "run_kernel_regression", "kernel_ridge_loo", "fit_temperature", "torch_threads",
+           "run_kernel_regression", "torch_threads",
            "sinusoid_benchmark", "gaussian_mixture_benchmark", "uci_benchmark",
            "cifar_benchmark", "unit_phase_scale", "claim_outcome", "bayes_accuracy",
-           "UCI_FEATURES", "KERNEL_LABEL",
-           "RIDGE_GRID"]
+           "UCI_FEATURES", "KERNEL_LABEL", "RIDGE_GRID"]
 
-KERNEL_LABEL = "ntk_regression"
-# Candidate ridges, relative to the mean eigenvalue of the training Gram matrix.
-RIDGE_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-SCHEMA_VERSION = 2
-
-
-def _fail(name: str, owner: str, allowed: str, value: Any) -> None:
-    raise ValueError(f"The '{name}' parameter of {owner} must be {allowed}. Got {value!r} instead.")
-
-
-def _check_int(value, name, owner, low=1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        _fail(name, owner, f"an int in the range [{low}, inf)", value)
-    return int(value)
+KERNEL_LABEL = KERNEL_MODEL  # the model column of the kernel baseline
 
 
 # --------------------------------------------------------------------------- threads
@@ -95,7 +61,7 @@ def torch_threads(n: int | None):
     if n is None or n == 0:
         yield
         return
-    n = _check_int(n, "threads", "torch_threads")
+    n = check_int(n, "threads", "torch_threads")
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -107,227 +73,20 @@ def torch_threads(n: int | None):
 # --------------------------------------------------------------------------- kernel baseline
 
 
-@dataclass
-class KernelBaseline:
-    """Kernel ridge regression with the analytic NTK of a ReLU MLP (the "conventional NTK model").
-
-    depth: hidden layers of the MLP whose infinite-width NTK is used (match the MLP baseline).
-    activation, w_std, b_std: as in :func:`ntkbook.analytic.mlp_kernels`.
-    ridges: candidate ridges relative to the mean eigenvalue of Theta(X, X); the one with the
-        lowest leave-one-out squared error is used (a single value fixes it).
-    temperature: fit a softmax temperature on the LOO training predictions (classification).
-    label: the value of the ``model`` column.
-    """
-
-    depth: int = 2
-    activation: str = "relu"
-    w_std: float = 1.0
-    b_std: float = 0.1
-    ridges: Sequence[float] = RIDGE_GRID
-    temperature: bool = True
-    label: str = KERNEL_LABEL
-
-    def __post_init__(self) -> None:
-        owner = "KernelBaseline"
-        self.depth = _check_int(self.depth, "depth", owner)
-        self.ridges = tuple(float(r) for r in self.ridges)
-        if not self.ridges or any(not math.isfinite(r) or r <= 0 for r in self.ridges):
-            _fail("ridges", owner, "a non-empty sequence of finite floats > 0", self.ridges)
-
-
-def kernel_ridge_loo(gram: torch.Tensor, targets: torch.Tensor, ridges: Sequence[float]
-                     ) -> dict[str, Any]:
-    """Choose the ridge by closed-form leave-one-out error and return the fitted weights.
-
-    Parameters
-    ----------
-    gram : (n, n) symmetric PSD kernel matrix Theta(X, X).
-    targets : (n, k) targets Y.
-    ridges : candidate ridges, relative to the mean eigenvalue tr(Theta) / n.
-
-    Returns a dict with ``weights`` (n, k) = (Theta + lambda I)^{-1} Y, ``ridge`` (the absolute
-    lambda), ``relative_ridge``, ``loo_predictions`` (n, k) = Y - (A Y) / diag(A) and
-    ``loo_mse`` per candidate. Cost: one eigendecomposition, O(n^3), then O(n^2 k) per ridge.
-    """
-    if gram.ndim != 2 or gram.shape[0] != gram.shape[1]:
-        raise ValueError(f"The 'gram' argument of kernel_ridge_loo must be a square matrix. "
-                         f"Got shape {tuple(gram.shape)} instead.")
-    if targets.ndim != 2 or targets.shape[0] != gram.shape[0]:
-        raise ValueError(f"The 'targets' argument of kernel_ridge_loo must have shape "
-                         f"({gram.shape[0]}, k). Got {tuple(targets.shape)} instead.")
-    k = 0.5 * (gram + gram.T).to(torch.float64)
-    y = targets.to(torch.float64)
-    s, u = torch.linalg.eigh(k)  # Theta = U diag(s) U^T
-    s = s.clamp_min(0.0)
-    scale = float(s.mean()) if float(s.mean()) > 0 else 1.0
-    uty = u.T @ y  # (n, k)
-    best, table = None, {}
-    for rel in ridges:
-        lam = rel * scale
-        inv = 1.0 / (s + lam)  # (n,)
-        ay = u @ (inv[:, None] * uty)  # (n, k) = A Y
-        diag_a = (u.square() * inv[None, :]).sum(1)  # (n,) = diag(A)
-        loo_res = ay / diag_a[:, None]
-        mse = float(loo_res.square().mean())
-        table[rel] = mse
-        if best is None or mse < best[0]:
-            best = (mse, rel, lam, ay, y - loo_res)
-    _, rel, lam, weights, loo_pred = best
-    return {"weights": weights, "ridge": lam, "relative_ridge": rel,
-            "loo_predictions": loo_pred, "loo_mse": table}
-
-
-def fit_temperature(outputs: torch.Tensor, labels: torch.Tensor) -> float:
-    """The T > 0 minimizing the cross-entropy of softmax(outputs / T) against ``labels``.
-
-    A 1-D convex problem in log T's neighbourhood; solved by a golden-section search over
-    log T in [log 1e-3, log 1e3] (60 iterations, relative precision ~1e-10).
-    """
-    out = outputs.to(torch.float64)
-    lab = labels.to(out.device)
-
-    def ce(log_t: float) -> float:
-        return float(F.cross_entropy(out / math.exp(log_t), lab))
-
-    lo, hi = math.log(1e-3), math.log(1e3)
-    g = (math.sqrt(5) - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa, fb = ce(a), ce(b)
-    for _ in range(60):
-        if fa < fb:
-            hi, b, fb = b, a, fa
-            a = hi - g * (hi - lo)
-            fa = ce(a)
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + g * (hi - lo)
-            fb = ce(b)
-    return math.exp(0.5 * (lo + hi))
-
-
-def _regression_metrics(pred: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    # the definitions of ntkbook.train: mse averaged over examples and outputs, r2 around the
-    # split's own target mean, averaged over outputs
-    err = pred - y
-    ss_res = err.square().sum(0)
-    ss_tot = (y - y.mean(0)).square().sum(0)
-    r2 = torch.where(ss_tot > 0, 1 - ss_res / ss_tot.clamp_min(1e-300), torch.zeros_like(ss_tot))
-    return {"mse": float(err.square().mean()), "r2": float(r2.mean())}
-
-
-def _kernel_one_seed(kb: KernelBaseline, data) -> list[dict[str, Any]]:
-    """Select the ridge (and temperature) by LOO, then fit and predict with NTKRegressor."""
-    from ntkbook.analytic import mlp_kernels
-    from ntkbook.regression import NTKRegressor
-
-    x_tr = data.x_train.reshape(len(data.x_train), -1).to(torch.float64)
-    x_te = data.x_test.reshape(len(data.x_test), -1).to(torch.float64)
-    opts = dict(depth=kb.depth, activation=kb.activation, w_std=kb.w_std, b_std=kb.b_std)
-    _, gram = mlp_kernels(x_tr, x_tr, **opts)  # (n, n), the kernel NTKRegressor uses
-    if data.task == "classification":
-        targets = F.one_hot(data.y_train, data.n_classes).to(torch.float64)
-    else:
-        targets = data.y_train.to(torch.float64)
-    fit = kernel_ridge_loo(gram, targets, kb.ridges)
-    reg = NTKRegressor(kernel="analytic", ridge=fit["ridge"], architecture="mlp", **opts)
-    reg.fit(x_tr.cpu().numpy(), targets.cpu().numpy())
-    rows = [{"split": "fit", "metric": "ridge", "value": fit["ridge"]},
-            {"split": "fit", "metric": "relative_ridge", "value": fit["relative_ridge"]}]
-    preds = {"train": x_tr, "test": x_te} if len(x_te) else {"train": x_tr}
-    preds = {k: torch.as_tensor(reg.predict(v.cpu().numpy())).reshape(len(v), -1)
-             for k, v in preds.items()}
-    temperature = 1.0
-    if data.task == "classification" and kb.temperature:
-        temperature = fit_temperature(fit["loo_predictions"], data.y_train.cpu())
-        rows.append({"split": "fit", "metric": "temperature", "value": temperature})
-    for split, pred in preds.items():
-        y = getattr(data, f"y_{split}").cpu()
-        if data.task == "classification":
-            metrics = {"accuracy": float((pred.argmax(1) == y).to(torch.float64).mean()),
-                       "cross_entropy": float(F.cross_entropy(pred / temperature, y)),
-                       "cross_entropy_raw": float(F.cross_entropy(pred, y))}
-        else:
-            metrics = _regression_metrics(pred, y.to(torch.float64))
-        rows += [{"split": split, "metric": m, "value": v} for m, v in metrics.items()]
-    return rows
-
-
-def _data_digest(data) -> str:
-    """SHA-256 of a split's examples, independent of their order and rounded to 6 decimals:
-    kernel ridge regression and its mean metrics do not depend on the order of the rows, so
-    equal digests mean the same result up to round-off (e.g. every seed of the full CIFAR
-    subset draws all images, shuffled, and standardizes them with statistics that differ in
-    the last bits)."""
-    h = hashlib.sha256()
-    for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
-        xs = np.round(x.detach().cpu().reshape(len(x), -1).to(torch.float64).numpy(), 6) + 0.0
-        ys = y.detach().cpu().reshape(len(y), -1).contiguous().numpy()
-        rows = sorted(a.tobytes() + b.tobytes() for a, b in zip(xs, ys))
-        h.update(str((xs.shape, ys.shape)).encode())
-        for r in rows:
-            h.update(r)
-    return h.hexdigest()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def run_kernel_regression(kernel: KernelBaseline, dataset: str, dataset_kwargs: dict, seeds,
-                          *, results_dir="results", force: bool = False) -> pd.DataFrame:
-    """Fit the kernel baseline on the split of every seed; a tidy frame like run_experiment's.
+                          *, results_dir="results", force: bool | None = None) -> pd.DataFrame:
+    """Fit the kernel baseline on the split of every seed: ``run_experiment`` of
+    ``ExperimentConfig.for_kernel(kernel, dataset, dataset_kwargs, seeds)``, on the CPU in float64.
 
     Rows (epoch 0): ``train``/``test`` metrics (mse, r2 or accuracy, cross_entropy with the
     fitted temperature and cross_entropy_raw with T = 1), ``fit`` rows (ridge,
     relative_ridge, temperature) and a ``run``/``diverged`` row (always 0: a linear solve does
-    not diverge). Cached under ``results_dir`` by the SHA-256 of the settings.
+    not diverge). Cached like every run; ``force`` as in run_experiment.
     """
-    from ntkbook.data import load_dataset
-
-    seeds = tuple(int(s) for s in seeds)
-    payload = {"schema": SCHEMA_VERSION, "kernel": dataclasses.asdict(kernel),
-               "dataset": dataset, "dataset_kwargs": dataset_kwargs, "seeds": list(seeds)}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=list)
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    out = Path(results_dir)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}_{kernel.label}_{digest[:12]}")
-    csv, sidecar = out / f"{stem}.csv", out / f"{stem}.json"
-    if not force and csv.exists() and sidecar.exists():
-        try:
-            meta = json.loads(sidecar.read_text())
-            if meta.get("hash") == digest:
-                df = pd.read_csv(csv, dtype={"model": str, "split": str, "metric": str})
-                df.attrs["metadata"] = {**meta, "loaded_from_cache": True}
-                return df
-        except (OSError, ValueError):
-            pass
-    rows, sources, start = [], [], time.perf_counter()
-    done: dict[str, list[dict[str, Any]]] = {}  # data digest -> rows: a split seen before is
-    # not solved again (e.g. every seed of the full CIFAR subset draws all 5,000 images)
-    for seed in seeds:
-        data = load_dataset(dataset, seed=seed, dtype=torch.float64, **dataset_kwargs)
-        sources.append(data.source)
-        key = _data_digest(data)
-        if key not in done:
-            done[key] = _kernel_one_seed(kernel, data)
-        for r in done[key] + [{"split": "run", "metric": "diverged", "value": 0.0}]:
-            rows.append({"model": kernel.label, "seed": seed, "epoch": 0, **r})
-    df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    meta = {"hash": digest, "settings": payload, "ntkbook_version": __version__, "device": "cpu",
-            "wall_time_s": time.perf_counter() - start, "data_sources": sources,
-            "runs": [{"seed": s, "diverged": False} for s in seeds]}
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(csv, df.to_csv(index=False))
-    _atomic_write(sidecar, json.dumps(meta, indent=2, default=str))
-    df.attrs["metadata"] = {**meta, "loaded_from_cache": False}
-    return df
+    if not isinstance(kernel, KernelBaseline):
+        fail("kernel", "run_kernel_regression", "a KernelBaseline", kernel)
+    return run_experiment(ExperimentConfig.for_kernel(kernel, dataset, dataset_kwargs, seeds), results_dir=results_dir,
+                          force=force, progress=False)
 
 
 # --------------------------------------------------------------------------- benchmarks
@@ -379,6 +138,12 @@ class Benchmark:
         """Labels of every model, networks first, the kernel baseline last."""
         return list(self.networks) + ([self.kernel.label] if self.kernel else [])
 
+    def kernel_config(self) -> ExperimentConfig | None:
+        """The :class:`ExperimentConfig` of the kernel baseline (None without one)."""
+        if self.kernel is None:
+            return None
+        return ExperimentConfig.for_kernel(self.kernel, self.dataset, self.dataset_kwargs, self.seeds)
+
     def differences(self) -> pd.DataFrame:
         """How each model's settings depart from the package defaults.
 
@@ -386,43 +151,22 @@ class Benchmark:
         :class:`ExperimentConfig` (training) or of the model class's constructor (model),
         columns model, setting, value, default.
         """
-        from ntkbook.models import MODELS, ResNet18
-
         rows = []
-        base = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
-                for f in dataclasses.fields(ExperimentConfig)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
         for label, cfg in self.configs().items():
-            for key in ("optimizer", "lr", "epochs", "batch_size", "loss", "optimizer_kwargs",
-                        "ntk_every", "ntk_probe", "ntk_top_k", "dtype"):
-                value, default = getattr(cfg, key), base.get(key)
-                if key == "ntk_probe" and not cfg.ntk_every:
-                    continue
-                if value != default:
-                    rows.append({"model": label, "setting": key, "value": repr(value),
-                                 "default": repr(default)})
-            for key, value in cfg.dataset_kwargs.items():  # per-network data settings
-                if key not in self.dataset_kwargs or self.dataset_kwargs[key] != value:
-                    rows.append({"model": label, "setting": key, "value": repr(value),
-                                 "default": repr(self.dataset_kwargs.get(key, "loader default"))})
-            cls = ResNet18 if cfg.model == "resnet18" else MODELS[cfg.model]
-            params = inspect.signature(cls.__init__).parameters
-            for key, value in cfg.model_kwargs.items():
-                default = params[key].default if key in params else None
-                if value != default:
-                    rows.append({"model": label, "setting": key, "value": repr(value),
-                                 "default": repr(default)})
+            rows += _training_differences(label, cfg)
+            rows += self._data_differences(label, cfg)
+            rows += _model_differences(label, cfg)
         if self.kernel is not None:
-            kdef = KernelBaseline()
-            for f in dataclasses.fields(KernelBaseline):
-                value, default = getattr(self.kernel, f.name), getattr(kdef, f.name)
-                if value != default:
-                    rows.append({"model": self.kernel.label, "setting": f.name,
-                                 "value": repr(value), "default": repr(default)})
-        for key, value in self.dataset_kwargs.items():
-            rows.append({"model": "(data)", "setting": key, "value": repr(value),
-                         "default": "loader default"})
+            rows += _kernel_differences(self.kernel)
+        rows += [{"model": "(data)", "setting": key, "value": repr(value), "default": "loader default"}
+                 for key, value in self.dataset_kwargs.items()]
         return pd.DataFrame(rows, columns=["model", "setting", "value", "default"])
+
+    def _data_differences(self, label: str, cfg: ExperimentConfig) -> list[dict[str, str]]:
+        """A network's own data settings (e.g. image-shaped inputs), against the shared ones."""
+        return [_row(label, key, value, self.dataset_kwargs.get(key, "loader default"))
+                for key, value in cfg.dataset_kwargs.items()
+                if key not in self.dataset_kwargs or self.dataset_kwargs[key] != value]
 
     def settings_table(self) -> pd.DataFrame:
         """:meth:`differences` as one row per setting and one column per model, each cell
@@ -436,6 +180,48 @@ class Benchmark:
         wide = wide[cols].fillna("")
         wide.columns.name = None
         return wide
+
+
+_TRAINING_SETTINGS = ("optimizer", "lr", "epochs", "batch_size", "loss", "optimizer_kwargs",
+                      "ntk_every", "ntk_probe", "ntk_top_k", "dtype")
+
+
+def _row(model: str, setting: str, value, default) -> dict[str, str]:
+    return {"model": model, "setting": setting, "value": repr(value), "default": repr(default)}
+
+
+def _config_defaults() -> dict[str, Any]:
+    return {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+            for f in dataclasses.fields(ExperimentConfig)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+
+
+def _training_differences(label: str, cfg: ExperimentConfig) -> list[dict[str, str]]:
+    """Training settings of ``cfg`` that differ from ExperimentConfig's defaults."""
+    base = _config_defaults()
+    return [_row(label, key, getattr(cfg, key), base.get(key)) for key in _TRAINING_SETTINGS
+            if not (key == "ntk_probe" and not cfg.ntk_every) and getattr(cfg, key) != base.get(key)]
+
+
+def _model_differences(label: str, cfg: ExperimentConfig) -> list[dict[str, str]]:
+    """Model settings of ``cfg`` that differ from the defaults of the model class's constructor."""
+    from ntkbook.models import MODELS, ResNet18
+
+    cls = ResNet18 if cfg.model == "resnet18" else MODELS[cfg.model]
+    params = inspect.signature(cls.__init__).parameters
+    rows = []
+    for key, value in cfg.model_kwargs.items():
+        default = params[key].default if key in params else None
+        if value != default:
+            rows.append(_row(label, key, value, default))
+    return rows
+
+
+def _kernel_differences(kernel: KernelBaseline) -> list[dict[str, str]]:
+    """Fields of the kernel baseline that differ from KernelBaseline's defaults."""
+    kdef = KernelBaseline()
+    return [_row(kernel.label, f.name, getattr(kernel, f.name), getattr(kdef, f.name))
+            for f in dataclasses.fields(KernelBaseline) if getattr(kernel, f.name) != getattr(kdef, f.name)]
 
 
 @dataclass
@@ -476,9 +262,9 @@ class BenchmarkResult:
 
     def paired(self, model_a: str, model_b: str, metric: str, split: str = "test"
                ) -> PairedComparison:
-        """Paired difference (a - b) on the seeds both finished, each model at its own last
-        epoch (the kernel baseline has one, epoch 0); see
-        :func:`ntkbook.experiments.runs.paired_comparison`."""
+        """Paired difference (a - b) on the seeds both ran, each model at its own last epoch
+        (the kernel baseline has one, epoch 0); a seed that diverged makes the interval NaN,
+        so the verdict is inconclusive. See :func:`ntkbook.experiments.runs.paired_comparison`."""
         return paired_comparison(self.frame, model_a, model_b, metric, split=split,
                                  epoch="last")
 
@@ -519,27 +305,25 @@ class BenchmarkResult:
 
 
 def run_benchmark(benchmark: Benchmark, *, results_dir="results", device=None,
-                  force: bool = False, threads: int | None = 1) -> BenchmarkResult:
+                  force: bool | None = None, threads: int | None = 1) -> BenchmarkResult:
     """Run (or load from the cache) every model of ``benchmark``; see the module docstring.
 
     ``threads``: torch intra-op threads while training (see :func:`torch_threads`).
+    ``force``: as in :func:`ntkbook.experiments.runs.run_experiment` (None: ``NTKBOOK_FORCE``).
+    The networks run on ``device``; the kernel baseline is solved on the CPU in float64.
     """
     if not isinstance(benchmark, Benchmark):
         raise TypeError(f"The 'benchmark' parameter of run_benchmark must be a Benchmark. "
                         f"Got {type(benchmark).__name__} instead.")
+    runs = [(cfg, device) for cfg in benchmark.configs().values()]
+    if benchmark.kernel is not None:
+        runs.append((benchmark.kernel_config(), None))
     frames, meta = [], {}
     with torch_threads(threads):
-        for label, cfg in benchmark.configs().items():
-            df = run_experiment(cfg, results_dir=results_dir, force=force, device=device,
-                                progress=False)
+        for cfg, where in runs:
+            df = run_experiment(cfg, results_dir=results_dir, force=force, device=where, progress=False)
             frames.append(df)
-            meta[label] = df.attrs.get("metadata", {})
-        if benchmark.kernel is not None:
-            df = run_kernel_regression(benchmark.kernel, benchmark.dataset,
-                                       benchmark.dataset_kwargs, benchmark.seeds,
-                                       results_dir=results_dir, force=force)
-            frames.append(df)
-            meta[benchmark.kernel.label] = df.attrs.get("metadata", {})
+            meta[cfg.name] = df.attrs.get("metadata", {})
     frame = pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
     return BenchmarkResult(benchmark, frame, meta)
 
@@ -547,17 +331,14 @@ def run_benchmark(benchmark: Benchmark, *, results_dir="results", device=None,
 # --------------------------------------------------------------------------- the book's configs
 
 
-def _seeds(n_seeds: int, owner: str) -> tuple[int, ...]:
-    return tuple(range(_check_int(n_seeds, "n_seeds", owner)))
-
-
 def unit_phase_scale(dim: int, input_std: float = 1.0) -> float:
     """The Fourier scale sigma that gives the phases 2 pi <B_k, x> a standard deviation of
     about one: sigma = 1 / (2 pi sqrt(dim) input_std), for inputs whose coordinates have
     standard deviation ``input_std`` (1 after standardization). A rule of ours, not the paper's.
     """
-    dim = _check_int(dim, "dim", "unit_phase_scale")
-    return 1.0 / (2 * math.pi * math.sqrt(dim) * float(input_std))
+    dim = check_int(dim, "dim", "unit_phase_scale")
+    input_std = check_float(input_std, "input_std", "unit_phase_scale", low_open=True)
+    return 1.0 / (2 * math.pi * math.sqrt(dim) * input_std)
 
 
 def _three_networks(width: int, depth: int, ecrn_extra: dict[str, Any]) -> dict:
@@ -588,7 +369,7 @@ def sinusoid_benchmark(*, n_seeds: int = 5, n_train: int = 256, n_test: int = 51
         networks=_three_networks(width, depth, {"n_fourier": n_fourier,
                                                 "fourier_scale": fourier_scale}),
         training={"optimizer": "adam", "lr": lr, "epochs": epochs},
-        seeds=_seeds(n_seeds, "sinusoid_benchmark"),
+        seeds=tuple(range(check_int(n_seeds, "n_seeds", "sinusoid_benchmark"))),
         kernel=KernelBaseline(depth=depth), primary=("mse", "r2"))
 
 
@@ -612,7 +393,7 @@ def gaussian_mixture_benchmark(*, n_seeds: int = 5, n_train: int = 500, n_test: 
         networks=_three_networks(width, depth, {"n_fourier": n_fourier,
                                                 "fourier_scale": fourier_scale}),
         training={"optimizer": "adam", "lr": lr, "epochs": epochs},
-        seeds=_seeds(n_seeds, "gaussian_mixture_benchmark"),
+        seeds=tuple(range(check_int(n_seeds, "n_seeds", "gaussian_mixture_benchmark"))),
         kernel=KernelBaseline(depth=depth), primary=("accuracy", "cross_entropy"))
 
 
@@ -634,8 +415,7 @@ def uci_benchmark(dataset: str, *, n_seeds: int = 10, width: int = 128, depth: i
     default Fourier scale is ``unit_phase_scale(d)`` for the d standardized inputs;
     reconstruction.
     """
-    if dataset not in UCI_TASKS:
-        _fail("dataset", "uci_benchmark", f"one of {sorted(UCI_TASKS)}", dataset)
+    check_option(dataset, "dataset", "uci_benchmark", UCI_TASKS)
     if fourier_scale is None:
         dim = UCI_FEATURES[dataset] - (1 if dataset == "boston" and drop_b else 0)
         fourier_scale = round(unit_phase_scale(dim), 4)
@@ -646,7 +426,7 @@ def uci_benchmark(dataset: str, *, n_seeds: int = 10, width: int = 128, depth: i
         networks=_three_networks(width, depth, {"n_fourier": n_fourier,
                                                 "fourier_scale": fourier_scale}),
         training={"optimizer": "adam", "lr": lr, "epochs": epochs},
-        seeds=_seeds(n_seeds, "uci_benchmark"),
+        seeds=tuple(range(check_int(n_seeds, "n_seeds", "uci_benchmark"))),
         kernel=KernelBaseline(depth=depth), primary=UCI_TASKS[dataset])
 
 
@@ -680,7 +460,7 @@ def cifar_benchmark(*, n_seeds: int = 5, n_train: int = 5000, n_test: int = 1000
         name="CIFAR-10 5k", dataset="cifar10", dataset_kwargs=flat, networks=networks,
         training={"optimizer": "adam", "lr": lr, "epochs": epochs, "batch_size": batch_size,
                   "ntk_every": ntk_every, "ntk_probe": ntk_probe},
-        seeds=_seeds(n_seeds, "cifar_benchmark"),
+        seeds=tuple(range(check_int(n_seeds, "n_seeds", "cifar_benchmark"))),
         kernel=KernelBaseline(depth=depth), primary=("accuracy", "cross_entropy"),
         per_network={"resnet18": {"dataset_kwargs": {"flatten": False}, "lr": resnet18_lr}})
 
@@ -694,8 +474,7 @@ def claim_outcome(verdict: str) -> str:
         "inconclusive": ("our runs neither confirm nor refute the claim: the interval "
                          "contains zero"),
     }
-    if verdict not in outcomes:
-        _fail("verdict", "claim_outcome", f"one of {sorted(outcomes)}", verdict)
+    check_option(verdict, "verdict", "claim_outcome", outcomes)
     return outcomes[verdict]
 
 

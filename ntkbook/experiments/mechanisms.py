@@ -42,7 +42,6 @@ Example::
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from typing import Any, Mapping, Sequence
 
@@ -50,17 +49,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ntkbook.stats import t_interval as stats_t_interval
+from ntkbook._validation import check_float, check_floats, check_int, check_ints, check_seeds, fail
 from ntkbook.data import Dataset, frequency_errors, load_dataset
 from ntkbook.experiments.runs import RESULT_COLUMNS
 from ntkbook.models import build_model
 from ntkbook.ntk import empirical_ntk, expected_ntk
+from ntkbook.stats import loglog_slope
 from ntkbook.train import Callback, NTKTracker, TrainState, ntk_spectrum_metrics, train
 
 __all__ = [
     "SPECTRUM_METRICS",
     "init_spectra",
-    "t_interval",
     "lambda_max_sweep",
     "growth_table",
     "growth_exponents",
@@ -72,58 +71,6 @@ __all__ = [
 
 #: The summaries :func:`init_spectra` keeps for each kernel.
 SPECTRUM_METRICS = ("lambda_max", "lambda_min", "trace", "effective_rank", "effective_rank_entropy")
-
-
-# ----------------------------------------------------------------------------- validation
-
-
-def _fail(name: str, owner: str, allowed: str, value: Any) -> None:
-    raise ValueError(f"The '{name}' parameter of {owner} must be {allowed}. Got {value!r} instead.")
-
-
-def _seeds(seeds, owner: str) -> list[int]:
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
-        _fail("seeds", owner, "a non-empty sequence of distinct ints >= 0", seeds)
-    out = []
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
-            _fail("seeds", owner, "a non-empty sequence of distinct ints >= 0", seeds)
-        out.append(int(s))
-    if len(set(out)) != len(out):
-        _fail("seeds", owner, "a non-empty sequence of distinct ints >= 0", seeds)
-    return out
-
-
-def _positive_floats(values, name: str, owner: str, allow_zero: bool = False) -> list[float]:
-    allowed = f"a non-empty sequence of finite floats {'>=' if allow_zero else '>'} 0"
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
-        _fail(name, owner, allowed, values)
-    out = []
-    for v in values:
-        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-        if not ok or v < 0 or (v == 0 and not allow_zero):
-            _fail(name, owner, allowed, values)
-        out.append(float(v))
-    return out
-
-
-def _positive_int(value, name: str, owner: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        _fail(name, owner, f"an int in the range [{low}, inf)", value)
-    return int(value)
-
-
-# ----------------------------------------------------------------------------- statistics
-
-
-def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """:func:`ntkbook.stats.t_interval` of the finite values only (NaN triple when none is
-    finite): a run that diverged is reported separately and must not void the interval."""
-    v = np.asarray(values, dtype=float).reshape(-1)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    return stats_t_interval(v, confidence)
 
 
 # ----------------------------------------------------------------------------- spectra at init
@@ -170,16 +117,16 @@ def init_spectra(
     """
     owner = "init_spectra"
     if not isinstance(specs, Mapping) or not specs:
-        _fail("specs", owner, "a non-empty mapping name -> (model_name, kwargs)", specs)
+        fail("specs", owner, "a non-empty mapping name -> (model_name, kwargs)", specs)
     for name, spec in specs.items():
         if not (isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[0], str)
                 and isinstance(spec[1], Mapping)):
-            _fail("specs", owner, f"a mapping name -> (model_name, kwargs); entry {name!r} is not", spec)
+            fail("specs", owner, f"a mapping name -> (model_name, kwargs); entry {name!r} is not", spec)
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[0] < 2:
         raise TypeError(f"The 'x' parameter of {owner} must be a torch.Tensor of shape (N, d) with N >= 2. "
                         f"Got {type(x).__name__} {tuple(getattr(x, 'shape', ()))} instead.")
-    seeds = _seeds(seeds, owner)
-    n_masks = _positive_int(n_masks, "n_masks", owner, low=0)
+    seeds = check_seeds(seeds, "seeds", owner)
+    n_masks = check_int(n_masks, "n_masks", owner, low=0)
     eigs: dict[str, np.ndarray] = {}
     rows = []
     for name, (model_name, kwargs) in specs.items():
@@ -247,21 +194,18 @@ def lambda_max_sweep(
     owner = "lambda_max_sweep"
     if not isinstance(data, Dataset):
         raise TypeError(f"The 'data' parameter of {owner} must be an ntkbook.data.Dataset. Got {type(data).__name__} instead.")
-    alphas = _positive_floats(alphas, "alphas", owner, allow_zero=True)
-    depths = [_positive_int(d, "depths", owner) for d in (depths if isinstance(depths, Sequence) else [depths])]
-    if not depths:
-        _fail("depths", owner, "a non-empty sequence of ints >= 1", depths)
-    seeds = _seeds(seeds, owner)
-    if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
-        _fail("lr", owner, "a finite float > 0", lr)
-    epochs = _positive_int(epochs, "epochs", owner)
-    ntk_every = _positive_int(ntk_every, "ntk_every", owner)
+    alphas = check_floats(alphas, "alphas", owner, 0.0)
+    depths = check_ints(depths, "depths", owner)
+    seeds = check_seeds(seeds, "seeds", owner)
+    lr = check_float(lr, "lr", owner, 0.0, low_open=True)
+    epochs = check_int(epochs, "epochs", owner)
+    ntk_every = check_int(ntk_every, "ntk_every", owner)
     n = len(data.x_train)
-    probe = n if probe is None else min(_positive_int(probe, "probe", owner, low=2), n)
+    probe = n if probe is None else min(check_int(probe, "probe", owner, low=2), n)
     kwargs = dict(model_kwargs or {})
     for bad in ("alpha", "depth", "seed"):
         if bad in kwargs:
-            _fail("model_kwargs", owner, f"a mapping without {bad!r} (the sweep sets it)", model_kwargs)
+            fail("model_kwargs", owner, f"a mapping without {bad!r} (the sweep sets it)", model_kwargs)
     curve_rows, run_rows = [], []
     for depth in depths:
         for alpha in alphas:
@@ -334,11 +278,12 @@ def growth_table(runs: pd.DataFrame, *, baseline_alpha: float = 0.0, alpha_max: 
 def growth_exponents(table: pd.DataFrame) -> pd.DataFrame:
     """Log-log slope of the excess growth against alpha, one fit per (depth, seed).
 
-    Fits log(excess) = k log(alpha) + c by least squares over the rows of ``table`` (the
-    output of :func:`growth_table`) marked ``used_in_fit``; a reconstructed Eq. (15) that is
-    tight predicts k = 2. Returns ``depth, seed, slope, intercept, r2, n_points,
-    n_excluded`` (n_excluded counts the rows in the fit range left out). A fit needs two
-    points; otherwise slope is NaN.
+    Fits log(excess) = k log(alpha) + c by least squares (:func:`ntkbook.stats.loglog_slope`)
+    over the rows of ``table`` (the output of :func:`growth_table`) marked ``used_in_fit``; a
+    reconstructed Eq. (15) that is tight predicts k = 2. Returns ``depth, seed, slope,
+    intercept, r2, n_points, n_excluded`` (n_excluded counts the rows in the fit range left
+    out). A fit needs two points; otherwise its slope is NaN, and the t-interval of the
+    slopes (:func:`ntkbook.stats.t_interval`, default policy) is void.
     """
     if not isinstance(table, pd.DataFrame) or "used_in_fit" not in table.columns:
         raise ValueError("The 'table' parameter of growth_exponents must be the output of growth_table "
@@ -348,8 +293,8 @@ def growth_exponents(table: pd.DataFrame) -> pd.DataFrame:
         ok = g[g["used_in_fit"]]
         slope = intercept = r2 = math.nan
         if len(ok) >= 2:
+            slope, intercept = loglog_slope(ok["alpha"].to_numpy(float), ok["excess"].to_numpy(float))
             lx, ly = np.log(ok["alpha"].to_numpy(float)), np.log(ok["excess"].to_numpy(float))
-            slope, intercept = np.polyfit(lx, ly, 1)
             resid = ly - (slope * lx + intercept)
             ss_tot = float(((ly - ly.mean()) ** 2).sum())
             r2 = 1 - float((resid ** 2).sum()) / ss_tot if ss_tot > 0 else math.nan
@@ -371,8 +316,7 @@ def stable_lr(model: torch.nn.Module, x: torch.Tensor, fraction: float = 0.5) ->
     kernels have different scales, so a comparison between them is not a comparison of step
     sizes. Returns ``(lr, lambda_max)`` with Theta the eval-mode NTK on all of ``x`` (N, d).
     """
-    if not (isinstance(fraction, numbers.Real) and 0 < fraction < 1):
-        _fail("fraction", "stable_lr", "a float in the range (0, 1)", fraction)
+    fraction = check_float(fraction, "fraction", "stable_lr", 0.0, 1.0, low_open=True, high_open=True)
     lam = float(torch.linalg.eigvalsh(empirical_ntk(model, x).double())[-1])
     return fraction * 2 * len(x) / lam, lam
 
@@ -391,7 +335,7 @@ class FrequencyErrorTracker(Callback):
             raise ValueError("The 'data' parameter of FrequencyErrorTracker must come from "
                              "load_dataset('sinusoids'). Got a dataset without frequency components.")
         self.data, self.split = data, split
-        self.every = _positive_int(every, "every", "FrequencyErrorTracker")
+        self.every = check_int(every, "every", "FrequencyErrorTracker")
         self.rows: list[dict[str, Any]] = []
         self.records = []  # no tidy NTK rows: train() collects only NTK records from 'records'
 
@@ -416,6 +360,13 @@ class FrequencyErrorTracker(Callback):
         return pd.DataFrame(self.rows)
 
 
+def _diverged_rows(errs: pd.DataFrame, epochs: int) -> pd.DataFrame:
+    """One row per frequency at epoch ``epochs`` with a NaN error: the mark of a diverged run."""
+    freqs = errs["frequency"].unique() if "frequency" in errs else []
+    rows = pd.DataFrame({"epoch": epochs, "frequency": freqs, "relative_error": math.nan, "captured": False})
+    return rows[[c for c in errs.columns if c in rows.columns]]
+
+
 def fourier_ablation(
     *,
     variants: Mapping[str, Mapping[str, Any]],
@@ -438,16 +389,19 @@ def fourier_ablation(
 
     Returns a dict of DataFrames:
 
-    * ``"errors"``: variant, seed, epoch, frequency, relative_error, captured;
+    * ``"errors"``: variant, seed, epoch, frequency, relative_error, captured; a run that
+      diverged gets a row at epoch ``epochs`` with a NaN error for each frequency, so a
+      summary of the final errors sees the divergence (and a verdict on it is inconclusive)
+      instead of the last errors measured before it;
     * ``"runs"``: variant, seed, lr, lambda_max0, diverged, final test mse, seconds;
     * ``"fits"``: variant, seed, x, y_true, y_pred (the final prediction on the test grid).
     """
     owner = "fourier_ablation"
     if not isinstance(variants, Mapping) or not variants:
-        _fail("variants", owner, "a non-empty mapping name -> ECRN keyword arguments", variants)
-    seeds = _seeds(seeds, owner)
-    epochs = _positive_int(epochs, "epochs", owner)
-    every = _positive_int(every, "every", owner)
+        fail("variants", owner, "a non-empty mapping name -> ECRN keyword arguments", variants)
+    seeds = check_seeds(seeds, "seeds", owner)
+    epochs = check_int(epochs, "epochs", owner)
+    every = check_int(every, "every", owner)
     err_frames, run_rows, fit_frames = [], [], []
     for seed in seeds:
         data = load_dataset("sinusoids", seed=seed, dtype=dtype, device=device, **dict(data_kwargs))
@@ -461,6 +415,9 @@ def fourier_ablation(
                         callbacks=[tracker], progress=False)
             seconds = time.perf_counter() - t0
             errs = tracker.frame()
+            if res.diverged:  # its last errors are not a result: the final epoch reads NaN
+                kept = errs[errs["epoch"] < epochs] if "epoch" in errs else errs
+                errs = pd.concat([kept, _diverged_rows(errs, epochs)], ignore_index=True)
             errs.insert(0, "seed", seed)
             errs.insert(0, "variant", name)
             err_frames.append(errs)
@@ -501,8 +458,8 @@ def mode_rates(
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != 1:
         raise TypeError(f"The 'x' parameter of {owner} must be a torch.Tensor of shape (N, 1). "
                         f"Got {type(x).__name__} {tuple(getattr(x, 'shape', ()))} instead.")
-    freqs = _positive_floats(frequencies, "frequencies", owner)
-    seeds = _seeds(seeds, owner)
+    freqs = check_floats(frequencies, "frequencies", owner, 0.0, low_open=True)
+    seeds = check_seeds(seeds, "seeds", owner)
     xs = x[:, 0].double().cpu()
     rows = []
     for name, (model_name, kwargs) in specs.items():

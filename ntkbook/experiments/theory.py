@@ -11,8 +11,9 @@ same functions at small size.
   and the analytic limit of :mod:`ntkbook.analytic` (Jacot et al. 2018; Arora et al. 2019,
   "On exact computation with an infinitely wide neural net"); :func:`kernel_change_sweep`
   measures the relative change ||Theta_T - Theta_0||_F / ||Theta_0||_F of the NTK during T
-  steps of gradient descent (the lazy regime, Lee et al. 2019). :func:`slope_interval` fits
-  log y = a + s log(width) per seed and gives a t-interval of s across seeds.
+  steps of gradient descent (the lazy regime, Lee et al. 2019). The chapter fits
+  log y = a + s log(width) per seed with :func:`ntkbook.stats.slope_interval`, which gives a
+  t-interval of s across seeds (a seed whose run diverged voids it).
 * Chapter 3 (linearized dynamics): :func:`gd_trajectory` records a network's outputs during
   full-batch gradient descent, :func:`linearized_trajectory` the outputs of its linearization
   f_lin(x; theta) = f(x; theta_0) + J(x) (theta - theta_0) under the same steps, and
@@ -32,6 +33,7 @@ Example::
 
     >>> import torch
     >>> from ntkbook.models import MLP
+    >>> from ntkbook.stats import slope_interval
     >>> x = torch.nn.functional.normalize(torch.randn(16, 4, dtype=torch.float64), dim=1)   # (N, d)
     >>> def make(width, seed):
     ...     return MLP(4, width=width, depth=2, seed=seed).double()
@@ -44,21 +46,18 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ntkbook.stats import t_interval as stats_t_interval
+from ntkbook._validation import check_float, check_floats, check_int, check_ints, check_seed, check_seeds, fail
 from ntkbook.ntk import NTKMethod, empirical_ntk
 
 __all__ = [
     "relative_frobenius",
-    "t_interval",
-    "loglog_slope",
-    "slope_interval",
     "compare_ntk_methods",
     "kernel_error_sweep",
     "kernel_change_sweep",
@@ -77,30 +76,7 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- validation
-def _fail(name, owner, allowed, value):
-    raise ValueError(f"The '{name}' parameter of {owner} must be {allowed}. Got {value!r} instead.")
-
-
-def _positive_ints(values, name, owner, low=1):
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        _fail(name, owner, f"a non-empty sequence of ints >= {low}", values)
-    out = list(values)
-    if not out or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low for v in out):
-        _fail(name, owner, f"a non-empty sequence of ints >= {low}", values)
-    return [int(v) for v in out]
-
-
-def _positive_float(value, name, owner, *, low=0.0, strict=True, high=math.inf):
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(float(value)) and (value > low if strict else value >= low) and value <= high
-    if not ok:
-        bracket = "(" if strict else "["
-        _fail(name, owner, f"a float in the range {bracket}{low:g}, {high:g}]", value)
-    return float(value)
-
-
-# ----------------------------------------------------------------------------- statistics
+# ----------------------------------------------------------------------------- kernels
 def relative_frobenius(a: torch.Tensor, b: torch.Tensor) -> float:
     """||a - b||_F / ||b||_F, computed in float64 (b is the reference)."""
     a = torch.as_tensor(a).to(torch.float64)
@@ -109,59 +85,6 @@ def relative_frobenius(a: torch.Tensor, b: torch.Tensor) -> float:
         raise ValueError(f"The 'a' and 'b' parameters of relative_frobenius must have the same shape. "
                          f"Got {tuple(a.shape)} and {tuple(b.shape)} instead.")
     return float(torch.linalg.norm(a - b) / torch.linalg.norm(b))
-
-
-def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): the Student-t confidence interval of the mean of ``values``.
-
-    With fewer than two values the bounds are NaN (no interval exists), which the verdict
-    rules of :mod:`ntkbook.claims.rules` turn into "inconclusive". Checks its arguments, then
-    computes with :func:`ntkbook.stats.t_interval`.
-    """
-    v = np.asarray(values, dtype=float)
-    if v.ndim != 1 or v.size == 0:
-        _fail("values", "t_interval", "a non-empty 1-D sequence of numbers", values)
-    _positive_float(confidence, "confidence", "t_interval", high=1.0 - 1e-12)
-    return stats_t_interval(v, confidence)
-
-
-def loglog_slope(x, y) -> tuple[float, float]:
-    """(slope, intercept) of the least-squares line log y = intercept + slope log x."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1 or x.size < 2:
-        _fail("x", "loglog_slope", "a 1-D sequence of at least 2 values with the shape of y", x)
-    if np.any(x <= 0) or np.any(y <= 0) or not np.all(np.isfinite(y)):
-        raise ValueError("The 'x' and 'y' parameters of loglog_slope must be finite and positive "
-                         f"(a log-log fit). Got x={x.tolist()}, y={y.tolist()} instead.")
-    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
-    return float(slope), float(intercept)
-
-
-def slope_interval(df: pd.DataFrame, *, x: str = "width", y: str, by: str | Sequence[str] = "seed",
-                   confidence: float = 0.95) -> dict:
-    """Fit one log-log slope per group of ``by`` (a seed, or an (architecture, seed) pair) and
-    return the mean slope with its t-interval across groups.
-
-    Returns ``{"slope", "low", "high", "slopes": DataFrame(by..., slope, intercept)}``.
-    Groups with a non-finite or non-positive ``y`` are left out and counted in ``"dropped"``.
-    """
-    for col in ([x, y] + ([by] if isinstance(by, str) else list(by))):
-        if col not in df.columns:
-            _fail("df", "slope_interval", f"a DataFrame with a column {col!r}", list(df.columns))
-    rows, dropped = [], 0
-    for key, g in df.groupby(by):
-        g = g.sort_values(x)
-        if not np.all(np.isfinite(g[y])) or np.any(g[y] <= 0):
-            dropped += 1
-            continue
-        s, c = loglog_slope(g[x].to_numpy(), g[y].to_numpy())
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append(dict(zip([by] if isinstance(by, str) else list(by), key), slope=s, intercept=c))
-    slopes = pd.DataFrame(rows)
-    if slopes.empty:
-        return {"slope": math.nan, "low": math.nan, "high": math.nan, "slopes": slopes, "dropped": dropped}
-    mean, low, high = t_interval(slopes["slope"].to_numpy(), confidence)
-    return {"slope": mean, "low": low, "high": high, "slopes": slopes, "dropped": dropped}
 
 
 # ----------------------------------------------------------------------------- chapter 1
@@ -179,11 +102,10 @@ def compare_ntk_methods(model: nn.Module, x: torch.Tensor, methods=("jacobian", 
     allowed = [m.value for m in NTKMethod]
     methods = list(methods)
     if not methods or any(m not in allowed for m in methods):
-        _fail("methods", owner, f"a non-empty list drawn from {allowed}", methods)
+        fail("methods", owner, f"a non-empty list drawn from {allowed}", methods)
     if reference not in methods:
-        _fail("reference", owner, f"one of the methods {methods}", reference)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        _fail("repeats", owner, "an int >= 1", repeats)
+        fail("reference", owner, f"one of the methods {methods}", reference)
+    repeats = check_int(repeats, "repeats", owner)
     kernels, rows = {}, []
     for m in methods:
         best, stats = math.inf, {}
@@ -221,8 +143,8 @@ def kernel_error_sweep(make_model: Callable[[int, int], nn.Module], x: torch.Ten
     (width, seed, rel_error). Cost: one empirical NTK per (width, seed).
     """
     owner = "kernel_error_sweep"
-    widths = _positive_ints(widths, "widths", owner)
-    seeds = _positive_ints(seeds, "seeds", owner, low=0)
+    widths = check_ints(widths, "widths", owner)
+    seeds = check_seeds(seeds, "seeds", owner)
     if limit is None:
         from ntkbook.analytic import model_kernels
 
@@ -283,10 +205,10 @@ def kernel_change_sweep(make_model: Callable[[int, int], nn.Module], x: torch.Te
     (width, seed, change, train_loss); a run whose loss became non-finite has change = NaN.
     """
     owner = "kernel_change_sweep"
-    widths = _positive_ints(widths, "widths", owner)
-    seeds = _positive_ints(seeds, "seeds", owner, low=0)
-    lr = _positive_float(lr, "lr", owner)
-    steps = _positive_ints([steps], "steps", owner)[0]
+    widths = check_ints(widths, "widths", owner)
+    seeds = check_seeds(seeds, "seeds", owner)
+    lr = check_float(lr, "lr", owner, 0.0, low_open=True)
+    steps = check_int(steps, "steps", owner)
     if y.ndim == 1:
         y = y[:, None]
     rows = []
@@ -320,8 +242,8 @@ def gd_trajectory(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor
     CPU). A run whose loss becomes non-finite stops early: its arrays are then shorter.
     """
     owner = "gd_trajectory"
-    lr = _positive_float(lr, "lr", owner)
-    steps = _positive_ints([steps], "steps", owner)[0]
+    lr = check_float(lr, "lr", owner, 0.0, low_open=True)
+    steps = check_int(steps, "steps", owner)
     f_train, f_test = [], []
 
     def record(t, net):
@@ -352,8 +274,8 @@ def linearized_trajectory(theta_train: torch.Tensor, theta_test_train: torch.Ten
     Cost: O(T (n^2 + m n)).
     """
     owner = "linearized_trajectory"
-    lr = _positive_float(lr, "lr", owner)
-    steps = _positive_ints([steps], "steps", owner)[0]
+    lr = check_float(lr, "lr", owner, 0.0, low_open=True)
+    steps = check_int(steps, "steps", owner)
     K = torch.as_tensor(theta_train).detach().cpu().to(torch.float64)
     Kx = torch.as_tensor(theta_test_train).detach().cpu().to(torch.float64)
     n = K.shape[0]
@@ -398,10 +320,10 @@ def linearization_gap_sweep(make_model: Callable[[int, int], nn.Module], x_train
     targets ("y_train") for the width ``keep`` (default: the largest width).
     """
     owner = "linearization_gap_sweep"
-    widths = _positive_ints(widths, "widths", owner)
-    seeds = _positive_ints(seeds, "seeds", owner, low=0)
-    lr_factor = _positive_float(lr_factor, "lr_factor", owner, high=2.0)
-    steps = _positive_ints([steps], "steps", owner)[0]
+    widths = check_ints(widths, "widths", owner)
+    seeds = check_seeds(seeds, "seeds", owner)
+    lr_factor = check_float(lr_factor, "lr_factor", owner, 0.0, 2.0, low_open=True)
+    steps = check_int(steps, "steps", owner)
     keep = max(widths) if keep is None else keep
     rows, kept = [], {}
     for s in seeds:
@@ -451,9 +373,8 @@ def projection_decay_rates(theta: torch.Tensor, residuals: torch.Tensor, *, lr: 
     projection0) with one row per usable mode; linear_rate = eta lambda_i / n.
     """
     owner = "projection_decay_rates"
-    lr = _positive_float(lr, "lr", owner)
-    if isinstance(modes, bool) or not isinstance(modes, int) or modes < 1:
-        _fail("modes", owner, "an int >= 1", modes)
+    lr = check_float(lr, "lr", owner, 0.0, low_open=True)
+    modes = check_int(modes, "modes", owner)
     K = torch.as_tensor(theta).detach().cpu().to(torch.float64)
     R = torch.as_tensor(residuals).detach().cpu().to(torch.float64)
     n = K.shape[0]
@@ -498,7 +419,7 @@ def circle_inputs(u: torch.Tensor) -> torch.Tensor:
     """
     u = torch.as_tensor(u)
     if u.ndim != 2 or u.shape[1] != 1 or not u.is_floating_point():
-        _fail("u", "circle_inputs", "a floating tensor of shape (N, 1)", tuple(u.shape))
+        fail("u", "circle_inputs", "a floating tensor of shape (N, 1)", tuple(u.shape))
     return torch.cat([torch.cos(2 * math.pi * u), torch.sin(2 * math.pi * u)], dim=1)  # (N, 2)
 
 
@@ -515,10 +436,10 @@ class TwoLayerReLU(nn.Module):
     def __init__(self, in_features: int, width: int, *, kappa: float = 0.1, seed: int = 0):
         super().__init__()
         owner = "TwoLayerReLU"
-        in_features = _positive_ints([in_features], "in_features", owner)[0]
-        width = _positive_ints([width], "width", owner)[0]
-        kappa = _positive_float(kappa, "kappa", owner)
-        seed = _positive_ints([seed], "seed", owner, low=0)[0]
+        in_features = check_int(in_features, "in_features", owner)
+        width = check_int(width, "width", owner)
+        kappa = check_float(kappa, "kappa", owner, 0.0, low_open=True)
+        seed = check_seed(seed, "seed", owner)
         g = torch.Generator().manual_seed(seed)
         self.weight = nn.Parameter(kappa * torch.randn(width, in_features, generator=g))  # (m, d)
         self.register_buffer("a", torch.randint(0, 2, (width,), generator=g).to(torch.float32) * 2 - 1)  # (m,)
@@ -542,11 +463,11 @@ def arora_gram(x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor
     from ntkbook.analytic import gaussian_expectations
 
     if not isinstance(x1, torch.Tensor) or x1.ndim != 2:
-        _fail("x1", "arora_gram", "a 2-D tensor (N1, d)", type(x1).__name__)
+        fail("x1", "arora_gram", "a 2-D tensor (N1, d)", type(x1).__name__)
     a = x1.to(torch.float64)
     b = a if x2 is None else torch.as_tensor(x2).to(device=a.device, dtype=torch.float64)
     if b.ndim != 2 or b.shape[1] != a.shape[1]:
-        _fail("x2", "arora_gram", f"a 2-D tensor with d={a.shape[1]} columns", tuple(b.shape))
+        fail("x2", "arora_gram", f"a 2-D tensor with d={a.shape[1]} columns", tuple(b.shape))
     c = a @ b.T  # (N1, N2)
     q = a.square().sum(1, keepdim=True)  # (N1, 1)
     r = b.square().sum(1, keepdim=True).T  # (1, N2)
@@ -574,13 +495,13 @@ def arora_bound(x: torch.Tensor, y: torch.Tensor, *, delta: float = 0.05, consta
     width. H is solved with a Cholesky factorization (O(n^3)).
     """
     owner = "arora_bound"
-    delta = _positive_float(delta, "delta", owner, high=1.0)
-    constant = _positive_float(constant, "constant", owner, strict=False)
+    delta = check_float(delta, "delta", owner, 0.0, 1.0, low_open=True)
+    constant = check_float(constant, "constant", owner, 0.0)
     yv = torch.as_tensor(y).to(torch.float64).reshape(-1)
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[0] != yv.shape[0]:
-        _fail("x", owner, f"a 2-D tensor with one row per label ({yv.shape[0]})", tuple(getattr(x, "shape", ())))
+        fail("x", owner, f"a 2-D tensor with one row per label ({yv.shape[0]})", tuple(getattr(x, "shape", ())))
     if yv.abs().max() > 1:
-        _fail("y", owner, "labels in [-1, 1]", float(yv.abs().max()))
+        fail("y", owner, "labels in [-1, 1]", float(yv.abs().max()))
     n = yv.shape[0]
     H = arora_gram(x)
     lam0 = float(torch.linalg.eigvalsh(H)[0])
@@ -608,11 +529,11 @@ def sphere_binary_task(n_train: int, n_test: int, *, dim: int = 10, noise: float
     from ntkbook.data import make_dataset
 
     owner = "sphere_binary_task"
-    n_train = _positive_ints([n_train], "n_train", owner)[0]
-    n_test = _positive_ints([n_test], "n_test", owner)[0]
-    dim = _positive_ints([dim], "dim", owner, low=2)[0]
-    noise = _positive_float(noise, "noise", owner, strict=False, high=0.5)
-    g = torch.Generator().manual_seed(_positive_ints([seed], "seed", owner, low=0)[0])
+    n_train = check_int(n_train, "n_train", owner)
+    n_test = check_int(n_test, "n_test", owner)
+    dim = check_int(dim, "dim", owner, low=2)
+    noise = check_float(noise, "noise", owner, 0.0, 0.5)
+    g = torch.Generator().manual_seed(check_seed(seed, "seed", owner))
     x = torch.randn(n_train + n_test, dim, generator=g, dtype=torch.float64)
     x = x / x.norm(dim=1, keepdim=True)  # (n, d) on the sphere
     y = torch.sign(x[:, 0] * x[:, 1])
@@ -642,8 +563,8 @@ def train_two_layer(data, *, width: int, steps: int, lr_factor: float = 1.0, kap
     sign f), ``train_error`` and ``diverged``.
     """
     owner = "train_two_layer"
-    steps = _positive_ints([steps], "steps", owner)[0]
-    lr_factor = _positive_float(lr_factor, "lr_factor", owner, high=2.0)
+    steps = check_int(steps, "steps", owner)
+    lr_factor = check_float(lr_factor, "lr_factor", owner, 0.0, 2.0, low_open=True)
     x, y = data.x_train, data.y_train
     if device is not None:
         x, y = x.to(device), y.to(device)
@@ -676,9 +597,9 @@ def bound_vs_error_sweep(ns, noises, seeds, *, n_test: int, dim: int, width: int
     test_error, train_error, diverged, ratio (= full_bound / test_loss).
     """
     owner = "bound_vs_error_sweep"
-    ns = _positive_ints(ns, "ns", owner, low=2)
-    seeds = _positive_ints(seeds, "seeds", owner, low=0)
-    noises = [_positive_float(p, "noises", owner, strict=False, high=0.5) for p in noises]
+    ns = check_ints(ns, "ns", owner, low=2)
+    seeds = check_seeds(seeds, "seeds", owner)
+    noises = check_floats(noises, "noises", owner, 0.0, 0.5)
     rows = []
     for n in ns:
         for p in noises:

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ntkbook.experiments.ablations import t_interval
+from ntkbook.stats import t_interval
 
 __all__ = [
     "plot_mean_band",
@@ -29,18 +29,18 @@ __all__ = [
 
 
 def _summary(table: pd.DataFrame, x: str, y: str, log: bool = False) -> pd.DataFrame:
+    """Mean and 95 % t interval of ``y`` per value of ``x``, of the finite values (of the
+    positive ones, and in log space, with ``log``); ``n_bad`` counts those left out, which
+    the figure marks."""
     rows = []
     for key, g in table.groupby(x, sort=True):
         values = g[y].to_numpy(float)
-        finite = values[np.isfinite(values) & ((values > 0) if log else True)]
-        if finite.size and log:  # geometric mean, interval of the mean log
-            mean, low, high = (float(np.exp(v)) if np.isfinite(v) else math.nan for v in t_interval(np.log(finite)))
-        elif finite.size:
-            mean, low, high = t_interval(finite)
-        else:
-            mean = low = high = math.nan
-        rows.append({x: key, "mean": mean, "low": low, "high": high, "n": finite.size,
-                     "n_bad": int(values.size - finite.size)})
+        if log:  # geometric mean, interval of the mean log; a non-positive value counts as non-finite
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = np.where(values > 0, np.log(values), math.nan)
+        iv = t_interval(values, nonfinite="drop")  # a summary: the dropped runs are drawn as crosses
+        mean, low, high = (float(np.exp(v)) if log and np.isfinite(v) else v for v in iv)
+        rows.append({x: key, "mean": mean, "low": low, "high": high, "n": iv.n, "n_bad": iv.n_dropped})
     return pd.DataFrame(rows)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
-from ntkbook.experiments.mechanisms import t_interval
+from ntkbook.stats import t_interval
 from ntkbook.plots.core import plot_spectrum
 
 __all__ = [

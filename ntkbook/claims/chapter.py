@@ -1,0 +1,95 @@
+"""The one call a chapter makes to check a claim.
+
+A chapter computes a :class:`~ntkbook.claims.rules.Verdict` with a rule of
+:mod:`ntkbook.claims.rules` and hands it to :func:`check_claim` with the claim's id. The
+call then does the four things every claim needs, always the same way:
+
+1. looks the claim up in :data:`ntkbook.claims.registry.CLAIMS`, the one place its
+   wording and source are written (an unknown id fails before anything is shown);
+2. saves the record with :func:`ntkbook.claims.registry.record_claim`, which writes only
+   in a canonical run of the chapter (an ad-hoc run shows the box and saves nothing);
+3. shows the "Claim / What we measured" box (:func:`ntkbook.claims.rules.show_claim`);
+4. glues the verdict for the chapter's prose, by default as ``verdict_<claim_id>``.
+
+Example::
+
+    verdict = check_claim(
+        "ntk_psd",
+        threshold_rule(worst, at_most=tolerance, what="max(asymmetry, -lambda_min/lambda_max)"),
+        profile=profile, seeds=1, values={"asymmetry": asymmetry},
+        glue_as="verdict_psd",  # the prose says {glue:text}`verdict_psd`
+    )
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ntkbook.claims.registry import CLAIMS, Claim, record_claim
+from ntkbook.claims.rules import Verdict, show_claim
+
+
+def get_claim(claim_id: str) -> Claim:
+    """The registered claim ``claim_id``; a ValueError names the unknown id and the known ones."""
+    if not isinstance(claim_id, str) or claim_id not in CLAIMS:
+        raise ValueError(
+            f"The 'claim_id' parameter of check_claim must be one of the ids in ntkbook.claims.registry.CLAIMS "
+            f"({', '.join(sorted(CLAIMS))}). Got {claim_id!r} instead."
+        )
+    return CLAIMS[claim_id]
+
+
+def check_claim(
+    claim_id: str,
+    verdict: Verdict,
+    *,
+    profile: str,
+    seeds: int,
+    values: dict[str, Any] | None = None,
+    glue_as: str | None = None,
+    note: str = "",
+) -> Verdict:
+    """Show, record and glue the check of a registered claim; returns ``verdict``.
+
+    Parameters
+    ----------
+    claim_id : str
+        An id of :data:`ntkbook.claims.registry.CLAIMS`; the box takes the claim's wording
+        (its text and, when the chapter tests a narrower form, "(tested as: ...)") and its
+        source from there.
+    verdict : Verdict
+        The output of a rule of :mod:`ntkbook.claims.rules` (it carries the rule's inputs,
+        from which the report derives the status again).
+    profile : str
+        The profile of this run.
+    seeds : int
+        The number of seeds behind the verdict.
+    values : dict, optional
+        Measured numbers the report should keep beside the verdict.
+    glue_as : str, optional
+        The name under which the verdict word is glued; default ``verdict_<claim_id>``.
+    note : str, optional
+        Words about this run appended to the source in the box (e.g. which variant of a
+        data set it used); they are not part of the claim's wording.
+
+    Returns
+    -------
+    Verdict
+        ``verdict`` itself, so a chapter can go on using it.
+    """
+    claim = get_claim(claim_id)
+    if not isinstance(verdict, Verdict):
+        raise TypeError(f"The 'verdict' parameter of check_claim must be a Verdict computed by a rule of ntkbook.claims.rules. Got {type(verdict).__name__} instead.")
+    name = f"verdict_{claim_id}" if glue_as is None else glue_as
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"The 'glue_as' parameter of check_claim must be a non-empty string or None. Got {glue_as!r} instead.")
+    # record first: a verdict no rule computed is refused before a box is shown for it;
+    # outside a canonical run record_claim saves nothing and returns None
+    record_claim(claim_id, verdict, profile=profile, seeds=seeds, values=values)
+    source = f"{claim.source}; {note}" if note else claim.source
+    show_claim(claim.wording, verdict, source=source)
+
+    from myst_nb import glue
+
+    glue(name, verdict.verdict, display=False)
+    return verdict
