@@ -41,17 +41,17 @@
 # * check the two properties every Gram matrix has: symmetry and positive semi-definiteness,
 # * and look at its eigenvalue spectrum at initialization, over several seeds.
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import torch
-from myst_nb import glue
 
 from ntkbook.ntk import empirical_ntk
 from ntkbook.plots import figure, glue_figure, plot_spectrum, run_label
 from ntkbook.plots.theory import plot_method_costs
 from ntkbook.experiments.theory import compare_ntk_methods
-from ntkbook.claims.registry import record_claim
-from ntkbook.claims.rules import show_claim, threshold_rule
+from ntkbook.claims.chapter import check_claim
+from ntkbook.claims.rules import threshold_rule
+from ntkbook.plots.glue import glue_values
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 
@@ -61,13 +61,13 @@ torch.set_num_threads(1)  # small models: one thread avoids threading overhead o
 # to rerun this chapter with your own values.
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_points = 256  # N: inputs in the Gram matrix
-in_features = 8  # input dimension d
-width = 512  # hidden width n
-depth = 3  # hidden layers
-n_seeds = 5  # independent initializations for the spectrum
-dtype = "float64"  # float64 makes the checks sharp; float32 works too
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_points = 256  # int in [2, inf): N: inputs in the Gram matrix
+in_features = 8  # int in [1, inf): input dimension d
+width = 512  # int in [1, inf): hidden width n
+depth = 3  # int in [1, inf): hidden layers
+n_seeds = 5  # int in [1, inf): independent initializations for the spectrum
+dtype = "float64"  # one of float32, float64: float64 makes the checks sharp; float32 works too
 
 # %% [markdown]
 # ## A small network and some inputs
@@ -94,8 +94,9 @@ x = torch.randn(n_points, in_features, generator=generator, dtype=torch_dtype)
 x = x / x.norm(dim=1, keepdim=True)  # (N, d), unit norm
 model = make_mlp(seed=0)
 n_params = sum(p.numel() for p in model.parameters())
-glue("n_params", n_params, display=False)
-glue("n_points", n_points, display=False)
+
+# %% tags=["remove-cell"]
+glue_values(n_params=n_params, n_points=n_points)
 
 # %% [markdown]
 # The network has {glue:text}`n_params:,` parameters and we evaluate the kernel on
@@ -121,8 +122,10 @@ J = jacobian_by_loop(model, x)
 theta_by_hand = J @ J.T  # (N, N)
 theta = empirical_ntk(model, x)  # the package's implementation
 rel_diff = ((theta - theta_by_hand).norm() / theta_by_hand.norm()).item()
-glue("rel_diff", rel_diff, display=False)
 print(f"J: {tuple(J.shape)}, Theta: {tuple(theta.shape)}, relative difference {rel_diff:.2e}")
+
+# %% tags=["remove-cell"]
+glue_values(rel_diff=rel_diff)
 
 # %% [markdown]
 # The hand-built kernel and `empirical_ntk` agree to a relative Frobenius difference of
@@ -165,15 +168,20 @@ flops = {  # the docstring formulas with F = 2P, O = 1, N = n_points
 methods["estimated_flops"] = [flops[c] for c in methods["chosen"]]
 worst_method_diff = float(methods["max_rel_diff"].max())
 method_tolerance = 1e-10 if dtype == "float64" else 1e-4  # round-off allowance: far above eps, far below a real error
-glue("method_tolerance", method_tolerance, display=False)
 seconds = dict(zip(methods["method"], methods["seconds"]))
-glue("worst_method_diff", worst_method_diff, display=False)
-glue("speedup_structured", seconds["jacobian"] / seconds["structured"], display=False)
-glue("speedup_ntvp", seconds["jacobian"] / seconds["ntvp"], display=False)
-glue("auto_choice", str(methods.set_index("method").loc["auto", "chosen"]), display=False)
-glue("layer_sum", layer_sum, display=False)
-glue("flop_ratio", flops["jacobian"] / flops["structured"], display=False)
 methods.style.format({"seconds": "{:.3f}", "rel_diff": "{:.1e}", "max_rel_diff": "{:.1e}", "estimated_flops": "{:.2e}"})
+
+# %% tags=["remove-cell"]
+glue_values(
+    method_tolerance=method_tolerance,
+    worst_method_diff=worst_method_diff,
+    speedup_structured=seconds["jacobian"] / seconds["structured"],
+    speedup_ntvp=seconds["jacobian"] / seconds["ntvp"],
+    auto_choice=str(methods.set_index("method").loc["auto", "chosen"]),
+    layer_sum=layer_sum,
+    flop_ratio=flops["jacobian"] / flops["structured"],
+    methods_run=run_label(profile, 1),
+)
 
 # %% [markdown]
 # The largest entrywise difference from the `jacobian` kernel is
@@ -193,7 +201,6 @@ fig, ax = figure(profile=profile, seeds=1)
 plot_method_costs(methods, ax=ax)
 ax.set_title(f"Empirical NTK of {n_points} inputs, {n_params:,} parameters")
 glue_figure("fig_methods", fig)
-glue("methods_run", run_label(profile, 1), display=False)
 
 # %% [markdown]
 # ```{glue:figure} fig_methods
@@ -203,16 +210,14 @@ glue("methods_run", run_label(profile, 1), display=False)
 # ({glue:text}`methods_run`; one timing each, on a shared CPU).
 # ```
 
-# %%
-verdict_methods = show_claim(
-    "The Jacobian contraction, NTK-vector products and the structured layerwise rule give the same NTK.",
+# %% tags=["hide-input"]
+verdict_methods = check_claim(
+    "ntk_methods_agree",
     threshold_rule(worst_method_diff, at_most=method_tolerance, what="largest entrywise difference from the jacobian kernel / largest entry"),
-    source="Novak, Sohl-Dickstein and Schoenholz 2022 (all three compute J J^T exactly)",
+    profile=profile, seeds=1, glue_as="verdict_methods",
+    values={"max_rel_diff": dict(zip(methods["method"], methods["max_rel_diff"])),
+            "seconds": seconds, "n_points": n_points, "n_params": n_params},
 )
-record_claim("ntk_methods_agree", verdict_methods, profile=profile, seeds=1,
-             values={"max_rel_diff": dict(zip(methods["method"], methods["max_rel_diff"])),
-                     "seconds": seconds, "n_points": n_points, "n_params": n_params})
-glue("verdict_methods", verdict_methods.verdict, display=False)
 
 # %% [markdown]
 # The allowance is $10^{-10}$ in float64 (machine epsilon is about $2 \times 10^{-16}$) and
@@ -232,26 +237,23 @@ lam_min, lam_max = eigenvalues[0].item(), eigenvalues[-1].item()
 neg_ratio = max(0.0, -lam_min) / lam_max
 eps = torch.finfo(torch_dtype).eps
 tolerance = 100 * n_points * eps  # round-off allowance for an N x N eigensolver
-glue("asymmetry", asymmetry, display=False)
-glue("neg_ratio", neg_ratio, display=False)
-glue("lam_max", lam_max, display=False)
-glue("tolerance", tolerance, display=False)
 print(f"asymmetry {asymmetry:.1e}; lambda_max {lam_max:.4g}; most negative / lambda_max {neg_ratio:.1e}")
+
+# %% tags=["remove-cell"]
+glue_values(asymmetry=asymmetry, neg_ratio=neg_ratio, lam_max=lam_max, tolerance=tolerance)
 
 # %% [markdown]
 # The relative asymmetry is {glue:text}`asymmetry:.1e` and the most negative eigenvalue,
 # relative to $\lambda_{\max}$ = {glue:text}`lam_max:.4g`, is {glue:text}`neg_ratio:.1e`:
 # both at the level of round-off (our tolerance is {glue:text}`tolerance:.1e`).
 
-# %%
+# %% tags=["hide-input"]
 worst = max(asymmetry, neg_ratio)
-verdict = show_claim(
-    "The empirical NTK is a symmetric positive semi-definite matrix.",
+verdict = check_claim(
+    "ntk_psd",
     threshold_rule(worst, at_most=tolerance, what="max(relative asymmetry, -lambda_min/lambda_max)"),
-    source="the definition Theta = J J^T (Jacot et al. 2018)",
+    profile=profile, seeds=1, glue_as="verdict_psd", values={"asymmetry": asymmetry, "neg_ratio": neg_ratio},
 )
-record_claim("ntk_psd", verdict, profile=profile, seeds=1, values={"asymmetry": asymmetry, "neg_ratio": neg_ratio})
-glue("verdict_psd", verdict.verdict, display=False)
 
 # %% [markdown]
 # ## The spectrum at initialization
@@ -268,15 +270,15 @@ for seed in range(n_seeds):
 spectra = np.stack(spectra)  # (n_seeds, N)
 top_share = float(np.mean(spectra[:, -1] / spectra.sum(axis=1)))
 condition = float(np.median(spectra[:, -1] / np.maximum(spectra[:, 0], 1e-300)))
-glue("top_share", 100 * top_share, display=False)
-glue("condition", condition, display=False)
-glue("spectrum_run", run_label(profile, n_seeds), display=False)
 
 fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_spectrum(spectra, ax=ax, label=f"tanh MLP, width {width}, depth {depth}")
 ax.set_title("Empirical NTK spectrum at initialization")
 ax.legend()
 glue_figure("fig_spectrum", fig)
+
+# %% tags=["remove-cell"]
+glue_values(top_share=100 * top_share, condition=condition, spectrum_run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ```{glue:figure} fig_spectrum

@@ -37,18 +37,19 @@
 # * fit the rate at which the relative error falls with width and compare it with $-1/2$,
 # * and measure how much the kernel changes during gradient descent as the width grows.
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 import torch
-from myst_nb import glue
 
-from ntkbook.claims.registry import record_claim
+from ntkbook.claims.chapter import check_claim
 from ntkbook.models import ECRN, MLP
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.theory import plot_loglog_sweep
-from ntkbook.experiments.theory import kernel_change_sweep, kernel_error_sweep, slope_interval
-from ntkbook.claims.rules import interval_rule, show_claim, sign_rule
+from ntkbook.experiments.theory import kernel_change_sweep, kernel_error_sweep
+from ntkbook.stats import slope_interval
+from ntkbook.claims.rules import interval_rule, sign_rule
+from ntkbook.plots.glue import glue_values
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 
@@ -57,18 +58,18 @@ torch.set_num_threads(1)  # small models: one thread avoids threading overhead o
 # profile uses fewer points, widths and seeds (see {ref}`rerun-and-adapt`).
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_points = 64  # N: inputs on which the kernels are compared
-in_features = 4  # input dimension d
-widths = [64, 128, 256, 512, 1024, 2048, 4096]  # hidden widths n of the convergence sweep
-mlp_depth = 2  # hidden layers of the MLPs
-ecrn_depth = 4  # residual blocks of the NTK-ECRN
-n_fourier = 32  # Fourier frequencies of the NTK-ECRN
-train_widths = [64, 128, 256, 512, 1024, 2048]  # widths of the lazy-training sweep
-train_steps = 100  # gradient-descent steps in the lazy-training sweep
-lr = 1.0  # learning rate of those steps (loss 1/(2N) sum (f - y)^2)
-n_seeds = 10  # independent initializations per width
-device = "cpu"  # where the networks live ("cuda" works too)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_points = 64  # int in [2, inf): N: inputs on which the kernels are compared
+in_features = 4  # int in [1, inf): input dimension d
+widths = [64, 128, 256, 512, 1024, 2048, 4096]  # list of at least 2 ints in [1, inf): hidden widths n of the convergence sweep
+mlp_depth = 2  # int in [1, inf): hidden layers of the MLPs
+ecrn_depth = 4  # int in [1, inf): residual blocks of the NTK-ECRN
+n_fourier = 32  # int in [1, inf): Fourier frequencies of the NTK-ECRN
+train_widths = [64, 128, 256, 512, 1024, 2048]  # list of at least 2 ints in [1, inf): widths of the lazy-training sweep
+train_steps = 100  # int in [1, inf): gradient-descent steps in the lazy-training sweep
+lr = 1.0  # float in (0, inf): learning rate of those steps (loss 1/(2N) sum (f - y)^2)
+n_seeds = 10  # int in [2, inf): independent initializations per width
+device = "cpu"  # device: where the networks live ("cuda" works too)
 
 # %% [markdown]
 # ## Inputs and architectures
@@ -92,10 +93,9 @@ architectures = {  # name -> make(width, seed), each a float64 network on the de
     "NTK-ECRN": lambda n, s: ECRN(in_features, width=n, depth=ecrn_depth, n_fourier=n_fourier, seed=s).double().to(torch_device),
 }
 seeds = list(range(n_seeds))
-glue("n_points", n_points, display=False)
-glue("n_seeds", n_seeds, display=False)
-glue("width_min", min(widths), display=False)
-glue("width_max", max(widths), display=False)
+
+# %% tags=["remove-cell"]
+glue_values(n_points=n_points, n_seeds=n_seeds, width_min=min(widths), width_max=max(widths))
 
 # %% [markdown]
 # ## Distance to the limit at initialization
@@ -136,14 +136,17 @@ ax.set_ylabel(r"$\|\Theta_n - \Theta^\infty\|_F / \|\Theta^\infty\|_F$")
 ax.set_title("Empirical NTK at initialization vs its limit")
 ax.legend(fontsize=8)
 glue_figure("fig_width_error", fig)
-glue("run", run_label(profile, n_seeds), display=False)
-for name, key in [("relu MLP", "relu"), ("erf MLP", "erf"), ("NTK-ECRN", "ecrn")]:
-    glue(f"slope_{key}", fits[name]["slope"], display=False)
-glue("slope_pooled", pooled["slope"], display=False)
-glue("slope_low", pooled["low"], display=False)
-glue("slope_high", pooled["high"], display=False)
-glue("n_fits", len(pooled["slopes"]), display=False)
-glue("err_max_width", float(errors[errors.width == max(widths)].rel_error.median()), display=False)
+
+# %% tags=["remove-cell"]
+glue_values(
+    {f"slope_{key}": fits[name]["slope"] for name, key in [("relu MLP", "relu"), ("erf MLP", "erf"), ("NTK-ECRN", "ecrn")]},
+    run=run_label(profile, n_seeds),
+    slope_pooled=pooled["slope"],
+    slope_low=pooled["low"],
+    slope_high=pooled["high"],
+    n_fits=len(pooled["slopes"]),
+    err_max_width=float(errors[errors.width == max(widths)].rel_error.median()),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_width_error
@@ -162,17 +165,15 @@ glue("err_max_width", float(errors[errors.width == max(widths)].rel_error.median
 # {glue:text}`slope_high:.3f`]. At the largest width the median relative error is
 # {glue:text}`err_max_width:.3g`.
 
-# %%
-verdict_rate = show_claim(
-    "The empirical NTK at initialization converges to the analytic NTK, with relative error falling like width^(-1/2).",
+# %% tags=["hide-input"]
+verdict_rate = check_claim(
+    "width_convergence_rate",
     interval_rule(pooled["slope"], pooled["low"], pooled["high"], expected=(-0.7, -0.3),
                   what="the log-log slope of relative error vs width (mean over architectures and seeds)"),
-    source="Jacot et al. 2018; Arora et al. 2019 (convergence at initialization)",
+    profile=profile, seeds=n_seeds, glue_as="verdict_rate",
+    values={"slopes": {k: v["slope"] for k, v in fits.items()}, "pooled": pooled["slope"],
+            "low": pooled["low"], "high": pooled["high"], "widths": widths, "n_points": n_points},
 )
-record_claim("width_convergence_rate", verdict_rate, profile=profile, seeds=n_seeds,
-             values={"slopes": {k: v["slope"] for k, v in fits.items()}, "pooled": pooled["slope"],
-                     "low": pooled["low"], "high": pooled["high"], "widths": widths, "n_points": n_points})
-glue("verdict_rate", verdict_rate.verdict, display=False)
 
 # %% [markdown]
 # The rule accepts any slope between $-0.7$ and $-0.3$: the theory gives the exponent $-1/2$
@@ -197,19 +198,9 @@ glue("verdict_rate", verdict_rate.verdict, display=False)
 
 # %%
 y = torch.sin(3 * x[:, :1])  # (N, 1) target
-glue("train_steps", train_steps, display=False)
-glue("lr", lr, display=False)
 changes = kernel_change_sweep(architectures["relu MLP"], x, y, train_widths, seeds, lr=lr, steps=train_steps)
 lazy = slope_interval(changes, y="change")
 n_diverged = int((~np.isfinite(changes["change"])).sum())
-glue("lazy_slope", lazy["slope"], display=False)
-glue("lazy_low", lazy["low"], display=False)
-glue("lazy_high", lazy["high"], display=False)
-glue("n_diverged", n_diverged, display=False)
-glue("change_min_width", float(changes[changes.width == min(train_widths)].change.median()), display=False)
-glue("change_max_width", float(changes[changes.width == max(train_widths)].change.median()), display=False)
-glue("loss_final", float(changes.train_loss.median()), display=False)
-glue("loss_initial_scale", float((y**2).mean() / 2), display=False)
 
 fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_loglog_sweep(changes, y="change", ax=ax, label="relu MLP", slope=lazy["slope"],
@@ -219,6 +210,20 @@ ax.set_ylabel(r"$\|\Theta_T - \Theta_0\|_F / \|\Theta_0\|_F$")
 ax.set_title(f"Change of the NTK in {train_steps} steps of gradient descent")
 ax.legend(fontsize=8)
 glue_figure("fig_lazy", fig)
+
+# %% tags=["remove-cell"]
+glue_values(
+    train_steps=train_steps,
+    lr=lr,
+    lazy_slope=lazy["slope"],
+    lazy_low=lazy["low"],
+    lazy_high=lazy["high"],
+    n_diverged=n_diverged,
+    change_min_width=float(changes[changes.width == min(train_widths)].change.median()),
+    change_max_width=float(changes[changes.width == max(train_widths)].change.median()),
+    loss_final=float(changes.train_loss.median()),
+    loss_initial_scale=float((y**2).mean() / 2),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_lazy
@@ -235,17 +240,15 @@ glue_figure("fig_lazy", fig)
 # {glue:text}`loss_final:.3g`, against {glue:text}`loss_initial_scale:.3g` for the zero
 # function, so the networks did learn while their kernels stayed nearly put. Runs whose loss became non-finite: {glue:text}`n_diverged`.
 
-# %%
-verdict_lazy = show_claim(
-    "The relative change of the NTK during training falls as the width grows (the lazy regime).",
+# %% tags=["hide-input"]
+verdict_lazy = check_claim(
+    "lazy_training",
     sign_rule(lazy["slope"], lazy["low"], lazy["high"], expect="negative",
               what="the log-log slope of the kernel change vs width"),
-    source="Jacot et al. 2018; Lee et al. 2019",
+    profile=profile, seeds=n_seeds, glue_as="verdict_lazy",
+    values={"slope": lazy["slope"], "low": lazy["low"], "high": lazy["high"], "widths": train_widths,
+            "steps": train_steps, "lr": lr, "n_diverged": n_diverged},
 )
-record_claim("lazy_training", verdict_lazy, profile=profile, seeds=n_seeds,
-             values={"slope": lazy["slope"], "low": lazy["low"], "high": lazy["high"], "widths": train_widths,
-                     "steps": train_steps, "lr": lr, "n_diverged": n_diverged})
-glue("verdict_lazy", verdict_lazy.verdict, display=False)
 
 # %% [markdown]
 # Verdict: {glue:text}`verdict_lazy`. The claim tested is only the sign. The measured slope

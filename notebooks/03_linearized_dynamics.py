@@ -52,13 +52,12 @@
 # * and measure the decay rate of the residual along each NTK eigenvector and compare it
 #   with $-\log(1 - \eta\lambda_i/n) \approx \eta\lambda_i/n$.
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 import torch
-from myst_nb import glue
 
-from ntkbook.claims.registry import record_claim
+from ntkbook.claims.chapter import check_claim
 from ntkbook.data import load_dataset
 from ntkbook.models import MLP
 from ntkbook.plots import figure, glue_figure, run_label
@@ -67,12 +66,11 @@ from ntkbook.regression import linearized_predictions
 from ntkbook.experiments.theory import (
     circle_inputs,
     linearization_gap_sweep,
-    loglog_slope,
     projection_decay_rates,
-    slope_interval,
-    t_interval,
 )
-from ntkbook.claims.rules import interval_rule, show_claim, sign_rule
+from ntkbook.stats import loglog_slope, slope_interval, t_interval
+from ntkbook.claims.rules import interval_rule, sign_rule
+from ntkbook.plots.glue import glue_values
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 
@@ -81,18 +79,18 @@ torch.set_num_threads(1)  # small models: one thread avoids threading overhead o
 # uses fewer points, widths, steps and seeds (see {ref}`rerun-and-adapt`).
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_train = 64  # n: training inputs
-n_test = 128  # test inputs (an even grid on [0, 1])
-frequencies = [1.0, 4.0]  # cycles per unit of the target's two sinusoids
-amplitudes = [1.0, 0.5]  # their amplitudes
-depth = 1  # hidden layers of the relu MLP
-widths = [128, 256, 512, 1024, 2048, 4096, 8192]  # hidden widths of the sweep
-steps = 400  # full-batch gradient-descent steps
-lr_factor = 0.5  # eta times lambda_max of Theta_0 over n; the top mode of the residual is multiplied by 1 minus this per step
-modes = 12  # NTK eigenvectors whose decay rates are measured
-n_seeds = 10  # initializations per width
-device = "cpu"  # where the networks are trained ("cuda" works too)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_train = 64  # int in [2, inf): n: training inputs
+n_test = 128  # int in [2, inf): test inputs (an even grid on [0, 1])
+frequencies = [1.0, 4.0]  # list of at least 2 floats in (0, inf): cycles per unit of the target's two sinusoids
+amplitudes = [1.0, 0.5]  # list of at least 2 floats in (0, inf): their amplitudes
+depth = 1  # int in [1, inf): hidden layers of the relu MLP
+widths = [128, 256, 512, 1024, 2048, 4096, 8192]  # list of at least 2 ints in [1, inf): hidden widths of the sweep
+steps = 400  # int in [1, inf): full-batch gradient-descent steps
+lr_factor = 0.5  # float in (0, 2): eta times lambda_max of Theta_0 over n; the top mode of the residual is multiplied by 1 minus this per step
+modes = 12  # int in [2, inf): NTK eigenvectors whose decay rates are measured
+n_seeds = 10  # int in [2, inf): initializations per width
+device = "cpu"  # device: where the networks are trained ("cuda" works too)
 
 # %% [markdown]
 # ## The task
@@ -120,11 +118,9 @@ def make(width: int, seed: int) -> torch.nn.Module:
 
 
 seeds = list(range(n_seeds))
-glue("n_train", n_train, display=False)
-glue("steps", steps, display=False)
-glue("lr_factor", lr_factor, display=False)
-glue("freq_low", min(frequencies), display=False)
-glue("freq_high", max(frequencies), display=False)
+
+# %% tags=["remove-cell"]
+glue_values(n_train=n_train, steps=steps, lr_factor=lr_factor, freq_low=min(frequencies), freq_high=max(frequencies))
 
 # %% [markdown]
 # ## Network and linearization, side by side
@@ -138,8 +134,10 @@ glue("freq_high", max(frequencies), display=False)
 gaps, kept = linearization_gap_sweep(make, x_train, y_train, x_test, widths, seeds, lr_factor=lr_factor,
                                      steps=steps, keep=max(widths))
 n_diverged = int((~np.isfinite(gaps["gap"])).sum())
-glue("n_diverged", n_diverged, display=False)
 gaps.groupby("width")[["gap", "lr", "final_loss"]].median()
+
+# %% tags=["remove-cell"]
+glue_values(n_diverged=n_diverged)
 
 # %% [markdown]
 # The linearized outputs come from a direct iteration of the two update equations. The
@@ -153,8 +151,10 @@ f_closed_train, f_closed_test = linearized_predictions(
     run0["theta"], run0["theta_test"], run0["y_train"], run0["net"]["f_train"][0], run0["lin"]["f_test"][0],
     lr=run0["lr"], times=times, discrete=True)
 closed_diff = float((f_closed_test - run0["lin"]["f_test"]).abs().max() / run0["lin"]["f_test"].abs().max())
-glue("closed_diff", closed_diff, display=False)
 print(f"largest difference, iteration vs closed form (relative): {closed_diff:.1e}")
+
+# %% tags=["remove-cell"]
+glue_values(closed_diff=closed_diff)
 
 # %% [markdown]
 # The two agree to {glue:text}`closed_diff:.1e` (relative). Here is the widest network next to
@@ -168,9 +168,10 @@ plot_trajectory_overlay(data.x_test.numpy(), run0["net"]["f_test"].numpy(), run0
 ax.set_title(f"relu MLP of width {max(widths)} (solid) and its linearization (dashed)")
 ax.legend(fontsize=8, ncol=2)
 glue_figure("fig_overlay", fig)
-glue("run_one", run_label(profile, 1), display=False)
-glue("width_max", max(widths), display=False)
-glue("gap_example", float(gaps[(gaps.width == max(widths)) & (gaps.seed == 0)].gap.iloc[0]), display=False)
+
+# %% tags=["remove-cell"]
+glue_values(run_one=run_label(profile, 1), width_max=max(widths),
+            gap_example=float(gaps[(gaps.width == max(widths)) & (gaps.seed == 0)].gap.iloc[0]))
 
 # %% [markdown]
 # ```{glue:figure} fig_overlay
@@ -194,13 +195,6 @@ glue("gap_example", float(gaps[(gaps.width == max(widths)) & (gaps.seed == 0)].g
 
 # %%
 gap_fit = slope_interval(gaps, y="gap")
-glue("gap_slope", gap_fit["slope"], display=False)
-glue("gap_low", gap_fit["low"], display=False)
-glue("gap_high", gap_fit["high"], display=False)
-glue("gap_min_width", float(gaps[gaps.width == min(widths)].gap.median()), display=False)
-glue("gap_max_width", float(gaps[gaps.width == max(widths)].gap.median()), display=False)
-glue("width_min", min(widths), display=False)
-glue("run", run_label(profile, n_seeds), display=False)
 
 fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_loglog_sweep(gaps, y="gap", ax=ax, label="relu MLP", slope=gap_fit["slope"],
@@ -210,6 +204,17 @@ ax.set_ylabel("gap (relative)")
 ax.set_title("Network vs linearization")
 ax.legend(fontsize=8)
 glue_figure("fig_gap", fig)
+
+# %% tags=["remove-cell"]
+glue_values(
+    gap_slope=gap_fit["slope"],
+    gap_low=gap_fit["low"],
+    gap_high=gap_fit["high"],
+    gap_min_width=float(gaps[gaps.width == min(widths)].gap.median()),
+    gap_max_width=float(gaps[gaps.width == max(widths)].gap.median()),
+    width_min=min(widths),
+    run=run_label(profile, n_seeds),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_gap
@@ -225,17 +230,15 @@ glue_figure("fig_gap", fig)
 # {glue:text}`gap_high:.3f`] across seeds). Runs whose loss became non-finite:
 # {glue:text}`n_diverged`.
 
-# %%
-verdict_lin = show_claim(
-    "A wide network trained by gradient descent follows the linearized (kernel) dynamics, with a gap that shrinks as width grows.",
+# %% tags=["hide-input"]
+verdict_lin = check_claim(
+    "linearized_dynamics",
     sign_rule(gap_fit["slope"], gap_fit["low"], gap_fit["high"], expect="negative",
               what="the log-log slope of the gap vs width"),
-    source="Lee et al. 2019",
+    profile=profile, seeds=n_seeds, glue_as="verdict_lin",
+    values={"slope": gap_fit["slope"], "low": gap_fit["low"], "high": gap_fit["high"], "widths": widths,
+            "median_gap": gaps.groupby("width")["gap"].median().to_dict(), "n_diverged": n_diverged},
 )
-record_claim("linearized_dynamics", verdict_lin, profile=profile, seeds=n_seeds,
-             values={"slope": gap_fit["slope"], "low": gap_fit["low"], "high": gap_fit["high"], "widths": widths,
-                     "median_gap": gaps.groupby("width")["gap"].median().to_dict(), "n_diverged": n_diverged})
-glue("verdict_lin", verdict_lin.verdict, display=False)
 
 # %% [markdown]
 # Verdict: {glue:text}`verdict_lin`.
@@ -257,7 +260,6 @@ glue("verdict_lin", verdict_lin.verdict, display=False)
 # and that the residual has a visible share of at the start.
 
 # %%
-glue("modes", modes, display=False)
 rate_tables = []
 for (width, seed), run in kept.items():
     residuals = run["net"]["f_train"] - run["y_train"]  # (T+1, n)
@@ -268,15 +270,6 @@ per_seed = [loglog_slope(g.predicted_rate, g.measured_rate.clip(lower=1e-12))[0]
             for _, g in rates.groupby("seed") if len(g) >= 2]
 rate_slope, rate_low, rate_high = t_interval(per_seed)
 ratio = rates.measured_rate / rates.predicted_rate
-glue("rate_slope", rate_slope, display=False)
-glue("rate_low", rate_low, display=False)
-glue("rate_high", rate_high, display=False)
-glue("n_rates", len(rates), display=False)
-glue("ratio_median", float(ratio.median()), display=False)
-glue("ratio_q10", float(ratio.quantile(0.1)), display=False)
-glue("ratio_q90", float(ratio.quantile(0.9)), display=False)
-glue("n_rate_seeds", len(per_seed), display=False)
-glue("rate_span", float(rates.predicted_rate.max() / rates.predicted_rate.min()), display=False)
 
 fig, ax = figure(profile=profile, seeds=n_seeds)
 for i, (seed, g) in enumerate(rates.groupby("seed")):
@@ -286,6 +279,20 @@ unique = dict(zip(labels, handles))
 ax.legend(unique.values(), unique.keys(), fontsize=8)
 ax.set_title(f"Residual decay along NTK eigenvectors, width {max(widths)}")
 glue_figure("fig_rates", fig)
+
+# %% tags=["remove-cell"]
+glue_values(
+    modes=modes,
+    rate_slope=rate_slope,
+    rate_low=rate_low,
+    rate_high=rate_high,
+    n_rates=len(rates),
+    ratio_median=float(ratio.median()),
+    ratio_q10=float(ratio.quantile(0.1)),
+    ratio_q90=float(ratio.quantile(0.9)),
+    n_rate_seeds=len(per_seed),
+    rate_span=float(rates.predicted_rate.max() / rates.predicted_rate.min()),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_rates
@@ -306,17 +313,15 @@ glue_figure("fig_rates", fig)
 # {glue:text}`rate_high:.3f`]). A slope of 1 means the rates scale like $\lambda_i$: the
 # large-eigenvalue directions are learned first, at the speed the kernel sets.
 
-# %%
-verdict_rates = show_claim(
-    "The residual's projection on NTK eigenvector i decays like exp(-eta lambda_i t / n) (book loss 1/(2n) sum r^2).",
+# %% tags=["hide-input"]
+verdict_rates = check_claim(
+    "spectral_bias_rates",
     interval_rule(rate_slope, rate_low, rate_high, expected=(0.8, 1.2),
                   what="the log-log slope of measured vs predicted decay rate"),
-    source="Rahaman et al. 2019; Jacot et al. 2018",
+    profile=profile, seeds=n_seeds, glue_as="verdict_rates",
+    values={"slope": rate_slope, "low": rate_low, "high": rate_high, "per_seed": per_seed,
+            "ratio_median": float(ratio.median()), "n_rates": len(rates), "width": max(widths)},
 )
-record_claim("spectral_bias_rates", verdict_rates, profile=profile, seeds=n_seeds,
-             values={"slope": rate_slope, "low": rate_low, "high": rate_high, "per_seed": per_seed,
-                     "ratio_median": float(ratio.median()), "n_rates": len(rates), "width": max(widths)})
-glue("verdict_rates", verdict_rates.verdict, display=False)
 
 # %% [markdown]
 # Verdict: {glue:text}`verdict_rates`. The eigenvalue $\lambda_i$ enters the rate only through

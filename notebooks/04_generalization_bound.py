@@ -45,18 +45,16 @@
 #   levels,
 # * train the networks, measure their test loss, and compare it with the bound.
 
-# %%
-import numpy as np
-import pandas as pd
+# %% tags=["hide-input"]
 import torch
-from myst_nb import glue
 
-from ntkbook.claims.registry import record_claim
+from ntkbook.claims.chapter import check_claim
 from ntkbook.ntk import empirical_ntk
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.theory import plot_bound_vs_error
 from ntkbook.experiments.theory import TwoLayerReLU, arora_gram, bound_vs_error_sweep, relative_frobenius, sphere_binary_task
-from ntkbook.claims.rules import show_claim, threshold_rule
+from ntkbook.claims.rules import threshold_rule
+from ntkbook.plots.glue import glue_values
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 
@@ -66,19 +64,19 @@ torch.set_num_threads(1)  # small models: one thread avoids threading overhead o
 # {ref}`rerun-and-adapt`).
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-ns = [100, 200, 400, 800]  # training-set sizes n
-noises = [0.0, 0.2, 0.4]  # label-flip probabilities (train and test)
-dim = 5  # input dimension d (inputs on the unit sphere)
-n_test = 2000  # fresh test points per run
-width = 2048  # hidden units m of the two-layer network
-steps = 1000  # full-batch gradient-descent steps
-lr_factor = 1.5  # eta times lambda_max of H; the linearized dynamics are stable below 2
-kappa = 0.1  # standard deviation of the first-layer weights at initialization
-delta = 0.05  # failure probability of the bound
-constant = 1.0  # the constant we take in front of the O(sqrt(log(n / (lambda_0 delta)) / n)) term
-n_seeds = 3  # independent data sets and initializations per (n, noise)
-device = "cpu"  # where the networks are trained ("cuda" works too)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+ns = [100, 200, 400, 800]  # list of at least 2 ints in [2, inf): training-set sizes n
+noises = [0.0, 0.2, 0.4]  # list of floats in [0, 0.5): label-flip probabilities (train and test)
+dim = 5  # int in [2, inf): input dimension d (inputs on the unit sphere)
+n_test = 2000  # int in [1, inf): fresh test points per run
+width = 2048  # int in [1, inf): hidden units m of the two-layer network
+steps = 1000  # int in [1, inf): full-batch gradient-descent steps
+lr_factor = 1.5  # float in (0, 2): eta times lambda_max of H; the linearized dynamics are stable below 2
+kappa = 0.1  # float in (0, inf): standard deviation of the first-layer weights at initialization
+delta = 0.05  # float in (0, 1): failure probability of the bound
+constant = 1.0  # float in [0, inf): the constant we take in front of the O(sqrt(log(n / (lambda_0 delta)) / n)) term
+n_seeds = 3  # int in [1, inf): independent data sets and initializations per (n, noise)
+device = "cpu"  # device: where the networks are trained ("cuda" works too)
 
 # %% [markdown]
 # ## The network, the kernel and the loss
@@ -101,9 +99,10 @@ torch_device = torch.device(device)
 check = sphere_binary_task(min(ns), 1, dim=dim, seed=0, device=torch_device)
 net = TwoLayerReLU(dim, width, kappa=kappa, seed=0).double().to(torch_device)
 gram_error = relative_frobenius(empirical_ntk(net, check.x_train), arora_gram(check.x_train))
-glue("gram_error", gram_error, display=False)
-glue("width", width, display=False)
 print(f"||Theta_m - H_inf||_F / ||H_inf||_F = {gram_error:.3g} at width {width}")
+
+# %% tags=["remove-cell"]
+glue_values(gram_error=gram_error, width=width)
 
 # %% [markdown]
 # At width {glue:text}`width` the empirical kernel is within {glue:text}`gram_error:.2g`
@@ -148,11 +147,6 @@ print(sphere_binary_task(min(ns), 10, dim=dim, noise=max(noises), seed=0).source
 # $$
 
 # %%
-glue("steps", steps, display=False)
-glue("lr_factor", lr_factor, display=False)
-glue("n_test", n_test, display=False)
-glue("constant", constant, display=False)
-glue("delta", delta, display=False)
 results = bound_vs_error_sweep(ns, noises, list(range(n_seeds)), n_test=n_test, dim=dim, width=width, steps=steps,
                                lr_factor=lr_factor, kappa=kappa, delta=delta, constant=constant, device=torch_device)
 n_diverged = int(results["diverged"].sum())
@@ -162,38 +156,46 @@ summary.round(3)
 # %%
 finite = results[~results["diverged"]]
 ratio_min = float(finite["ratio"].min())
-glue("ratio_min", ratio_min, display=False)
-glue("ratio_median", float(finite["ratio"].median()), display=False)
-glue("ratio_max", float(finite["ratio"].max()), display=False)
-glue("n_runs", len(results), display=False)
-glue("n_diverged", n_diverged, display=False)
-glue("n_vacuous", int((finite["full_bound"] >= 1).sum()), display=False)
-glue("main_min", float(finite["main"].min()), display=False)
-glue("main_ratio_min", float((finite["main"] / finite["test_loss"]).min()), display=False)
-glue("train_loss_median", float(finite["train_loss"].median()), display=False)
 means = finite.groupby(["noise", "n"])[["full_bound", "test_loss"]].mean()
 rank_corr = float(means["full_bound"].rank().corr(means["test_loss"].rank()))
-glue("rank_corr", rank_corr, display=False)
 clean, noisy = finite[finite.noise == min(noises)], finite[finite.noise == max(noises)]
-glue("noise_max", max(noises), display=False)
-glue("main_clean", float(clean["main"].median()), display=False)
-glue("main_noisy", float(noisy["main"].median()), display=False)
-glue("loss_clean", float(clean["test_loss"].median()), display=False)
-glue("loss_noisy", float(noisy["test_loss"].median()), display=False)
-glue("err_clean", float(clean["test_error"].median()), display=False)
 n_vacuous = int((finite["full_bound"] >= 1).sum())
-holds = "holds in every run" if ratio_min >= 1 else f"fails in {int((finite['ratio'] < 1).sum())} runs"
-scale = ("and is vacuous (above 1) in every run" if n_vacuous == len(finite)
-         else f"and is vacuous (above 1) in {n_vacuous} of {len(finite)} runs")
-answer = f"{holds}, is loose by a median factor of {finite['ratio'].median():.3g}, {scale}"
-glue("answer", answer, display=False)
 
 fig, ax = figure(profile=profile, seeds=n_seeds, width=6.0, height=4.2)
 plot_bound_vs_error(finite, ax=ax)
 ax.set_title("Arora et al.'s bound vs measured test loss")
 ax.legend(fontsize=7, ncol=2)
 glue_figure("fig_bound", fig)
-glue("run", run_label(profile, n_seeds), display=False)
+
+# %% tags=["remove-cell"]
+holds = "holds in every run" if ratio_min >= 1 else f"fails in {int((finite['ratio'] < 1).sum())} runs"
+scale = ("and is vacuous (above 1) in every run" if n_vacuous == len(finite)
+         else f"and is vacuous (above 1) in {n_vacuous} of {len(finite)} runs")
+glue_values(
+    steps=steps,
+    lr_factor=lr_factor,
+    n_test=n_test,
+    constant=constant,
+    delta=delta,
+    ratio_min=ratio_min,
+    ratio_median=float(finite["ratio"].median()),
+    ratio_max=float(finite["ratio"].max()),
+    n_runs=len(results),
+    n_diverged=n_diverged,
+    n_vacuous=n_vacuous,
+    main_min=float(finite["main"].min()),
+    main_ratio_min=float((finite["main"] / finite["test_loss"]).min()),
+    train_loss_median=float(finite["train_loss"].median()),
+    rank_corr=rank_corr,
+    noise_max=max(noises),
+    main_clean=float(clean["main"].median()),
+    main_noisy=float(noisy["main"].median()),
+    loss_clean=float(clean["test_loss"].median()),
+    loss_noisy=float(noisy["test_loss"].median()),
+    err_clean=float(clean["test_error"].median()),
+    answer=f"{holds}, is loose by a median factor of {finite['ratio'].median():.3g}, {scale}",
+    run=run_label(profile, n_seeds),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_bound
@@ -228,19 +230,16 @@ glue("run", run_label(profile, n_seeds), display=False)
 # their complexity measure separates true from random labels, without claiming to be close
 # to the measured error.
 
-# %%
-verdict_bound = show_claim(
-    "The bound sqrt(2 y^T H^-1 y / n) + sqrt(log(n / (lambda_0 delta)) / n) (plus the final training loss) "
-    "upper-bounds the test loss of trained wide two-layer relu networks.",
+# %% tags=["hide-input"]
+verdict_bound = check_claim(
+    "generalization_bound",
     threshold_rule(ratio_min, at_least=1.0, what="the smallest ratio bound / measured test loss over all runs"),
-    source="Arora, Du, Hu, Li and Wang 2019 (fine-grained analysis), Theorem 5.1; the paper's Eq. (8) (reconstruction)",
+    profile=profile, seeds=n_seeds, glue_as="verdict_bound",
+    values={"ratio_min": ratio_min, "ratio_median": float(finite["ratio"].median()),
+            "ratio_max": float(finite["ratio"].max()), "n_vacuous": n_vacuous,
+            "n_runs": len(results), "rank_corr": rank_corr, "ns": ns, "noises": noises, "width": width,
+            "constant": constant, "delta": delta},
 )
-record_claim("generalization_bound", verdict_bound, profile=profile, seeds=n_seeds,
-             values={"ratio_min": ratio_min, "ratio_median": float(finite["ratio"].median()),
-                     "ratio_max": float(finite["ratio"].max()), "n_vacuous": int((finite["full_bound"] >= 1).sum()),
-                     "n_runs": len(results), "rank_corr": rank_corr, "ns": ns, "noises": noises, "width": width,
-                     "constant": constant, "delta": delta})
-glue("verdict_bound", verdict_bound.verdict, display=False)
 
 # %% [markdown]
 # Verdict: {glue:text}`verdict_bound`. The verdict checks only that the bound holds; its

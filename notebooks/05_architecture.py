@@ -34,19 +34,18 @@
 # * compare the ECRN's spectrum with that of an MLP and of a plain ResNet of the same width
 #   and depth, over several seeds, through the *effective rank* of the kernel.
 
-# %%
-import numpy as np
-import pandas as pd
+# %% tags=["hide-input"]
 import torch
-from myst_nb import glue
 
-from ntkbook.claims.registry import record_claim
+from ntkbook.claims.chapter import check_claim
 from ntkbook.data import load_dataset
 from ntkbook.experiments.runs import paired_comparison
-from ntkbook.experiments.mechanisms import init_spectra, t_interval
+from ntkbook.experiments.mechanisms import init_spectra
+from ntkbook.stats import t_interval
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.mechanisms import plot_metric_by_variant, plot_spectra
-from ntkbook.claims.rules import show_claim, sign_rule
+from ntkbook.claims.rules import sign_rule
+from ntkbook.plots.glue import glue_values
 
 torch.set_num_threads(1)  # the models here are small: one thread avoids threading overhead
 
@@ -55,18 +54,18 @@ torch.set_num_threads(1)  # the models here are small: one thread avoids threadi
 # profile runs smaller ones (see {ref}`rerun-and-adapt`).
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_points = 256  # N: inputs in the Gram matrix
-in_features = 2  # d: input dimension of the sinusoid task's inputs
-width = 512  # n: hidden width of every model
-depth = 8  # L: residual blocks (ECRN, ResNet) or hidden layers (MLP)
-n_fourier = 64  # m: Fourier frequencies of the ECRN embedding (2m features)
-fourier_scale = 1.0  # sigma of the frequency matrix B (the package default)
-activation = "tanh"  # the same activation for all three architectures
-n_masks = 8  # stochastic-depth masks averaged for the expected NTK
-n_seeds = 5  # independent initializations
-device = "cpu"  # where the kernels are computed ("cuda" works too)
-dtype = "float64"  # float64 keeps the small eigenvalues meaningful
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_points = 256  # int in [2, inf): N: inputs in the Gram matrix
+in_features = 2  # int in [1, inf): d: input dimension of the sinusoid task's inputs
+width = 512  # int in [1, inf): n: hidden width of every model
+depth = 8  # int in [1, inf): L: residual blocks (ECRN, ResNet) or hidden layers (MLP)
+n_fourier = 64  # int in [1, inf): m: Fourier frequencies of the ECRN embedding (2m features)
+fourier_scale = 1.0  # float in (0, inf): sigma of the frequency matrix B (the package default)
+activation = "tanh"  # one of tanh, relu, gelu, erf: the same activation for all three architectures
+n_masks = 8  # int in [1, inf): stochastic-depth masks averaged for the expected NTK
+n_seeds = 5  # int in [2, inf): independent initializations
+device = "cpu"  # device: where the kernels are computed ("cuda" works too)
+dtype = "float64"  # one of float32, float64: float64 keeps the small eigenvalues meaningful
 
 # %% [markdown]
 # ## The forward pass
@@ -110,8 +109,9 @@ data = load_dataset("sinusoids", n_train=n_points, n_test=0, dim=in_features, se
 print(data.source)
 x = data.x_train  # (N, d)
 seeds = list(range(n_seeds))
-glue("n_points", n_points, display=False)
-glue("run", run_label(profile, n_seeds), display=False)
+
+# %% tags=["remove-cell"]
+glue_values(n_points=n_points, run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ## Each mechanism, switched off in turn
@@ -132,10 +132,12 @@ variants = {
     "no stoch. depth": ("ecrn", {**ecrn, "drop_prob": 0.0}),
 }
 eig_var, table_var = init_spectra(variants, x, seeds, n_masks=n_masks)
-glue("n_masks", n_masks, display=False)
 summary = (table_var.groupby(["model", "metric"])["value"].mean().unstack("metric")
            [["lambda_max", "trace", "effective_rank"]].loc[list(variants)])
 summary
+
+# %% tags=["remove-cell"]
+glue_values(n_masks=n_masks)
 
 # %% [markdown]
 # We summarize each spectrum by its largest eigenvalue and by its *effective rank*, the
@@ -155,13 +157,6 @@ def mean_of(table, model, metric):
     return float(v.mean())
 
 
-for name, key in [("ECRN", "ecrn"), ("no Fourier", "nofourier"), ("alpha = 1", "alpha1"),
-                  ("no stoch. depth", "nodrop")]:
-    glue(f"reff_{key}", mean_of(table_var, name, "effective_rank"), display=False)
-    glue(f"lmax_{key}", mean_of(table_var, name, "lambda_max"), display=False)
-glue("lmax_ratio_alpha", mean_of(table_var, "alpha = 1", "lambda_max") / mean_of(table_var, "ECRN", "lambda_max"),
-     display=False)
-
 fig, axes = figure(2, profile=profile, seeds=n_seeds)
 plot_spectra(eig_var, ax=axes[0])
 axes[0].set_title("NTK spectrum, mechanisms toggled")
@@ -169,6 +164,14 @@ plot_metric_by_variant(table_var, "effective_rank", ax=axes[1], names=list(varia
 axes[1].set_title("effective rank (dots: seeds; 95 % t interval)")
 fig.tight_layout()
 glue_figure("fig_mechanisms", fig)
+
+# %% tags=["remove-cell"]
+variant_keys = [("ECRN", "ecrn"), ("no Fourier", "nofourier"), ("alpha = 1", "alpha1"), ("no stoch. depth", "nodrop")]
+glue_values(
+    {f"reff_{key}": mean_of(table_var, name, "effective_rank") for name, key in variant_keys},
+    {f"lmax_{key}": mean_of(table_var, name, "lambda_max") for name, key in variant_keys},
+    lmax_ratio_alpha=mean_of(table_var, "alpha = 1", "lambda_max") / mean_of(table_var, "ECRN", "lambda_max"),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_mechanisms
@@ -203,8 +206,6 @@ glue_figure("fig_mechanisms", fig)
 # {glue:text}`width` and with the same activation, in NTK parameterization.
 
 # %%
-glue("depth", depth, display=False)
-glue("width", width, display=False)
 architectures = {
     "ECRN": ("ecrn", ecrn),
     "MLP": ("mlp", dict(width=width, depth=depth, activation=activation)),
@@ -224,17 +225,23 @@ plot_metric_by_variant(table_arch, "effective_rank", ax=axes[1], names=list(arch
 axes[1].set_title("effective rank (dots: seeds; 95 % t interval)")
 fig.tight_layout()
 glue_figure("fig_architectures", fig)
-for name in architectures:
-    mean, lo, hi = t_interval(table_arch[(table_arch.model == name) & (table_arch.metric == "effective_rank")]["value"])
-    glue(f"reff_{name}", mean, display=False)
-    glue(f"reff_{name}_lo", lo, display=False)
-    glue(f"reff_{name}_hi", hi, display=False)
-glue("diff_mlp", versus_mlp.mean_difference, display=False)
-glue("diff_mlp_lo", versus_mlp.ci_low, display=False)
-glue("diff_mlp_hi", versus_mlp.ci_high, display=False)
-glue("diff_resnet", versus_resnet.mean_difference, display=False)
-glue("diff_resnet_lo", versus_resnet.ci_low, display=False)
-glue("diff_resnet_hi", versus_resnet.ci_high, display=False)
+
+# %% tags=["remove-cell"]
+reff = {name: t_interval(table_arch[(table_arch.model == name) & (table_arch.metric == "effective_rank")]["value"])
+        for name in architectures}  # name -> (mean, low, high)
+glue_values(
+    {f"reff_{name}": mean for name, (mean, lo, hi) in reff.items()},
+    {f"reff_{name}_lo": lo for name, (mean, lo, hi) in reff.items()},
+    {f"reff_{name}_hi": hi for name, (mean, lo, hi) in reff.items()},
+    depth=depth,
+    width=width,
+    diff_mlp=versus_mlp.mean_difference,
+    diff_mlp_lo=versus_mlp.ci_low,
+    diff_mlp_hi=versus_mlp.ci_high,
+    diff_resnet=versus_resnet.mean_difference,
+    diff_resnet_lo=versus_resnet.ci_low,
+    diff_resnet_hi=versus_resnet.ci_high,
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_architectures
@@ -255,20 +262,17 @@ glue("diff_resnet_hi", versus_resnet.ci_high, display=False)
 # {glue:text}`diff_resnet_hi:.3g`]). The first part of this chapter says where the
 # difference comes from: the ECRN without its embedding has a spectrum like the baselines'.
 
-# %%
-verdict = show_claim(
-    "At initialization the ECRN's NTK spectrum decays more slowly (larger effective rank) than "
-    "that of an MLP or a plain ResNet of the same width and depth.",
+# %% tags=["hide-input"]
+verdict = check_claim(
+    "ecrn_spectrum_vs_baselines",
     sign_rule(versus_mlp.mean_difference, versus_mlp.ci_low, versus_mlp.ci_high, expect="positive",
               what="the paired difference in effective rank, ECRN minus MLP"),
-    source="the paper, section III.D (reconstruction of the architecture, Eq. (13))",
+    profile=profile, seeds=n_seeds, glue_as="verdict", values={
+        "ecrn_minus_mlp": versus_mlp.as_dict(), "ecrn_minus_resnet": versus_resnet.as_dict(),
+        "effective_rank_mean": {name: mean_of(table_arch, name, "effective_rank") for name in architectures},
+        "n_points": n_points, "width": width, "depth": depth,
+    },
 )
-record_claim("ecrn_spectrum_vs_baselines", verdict, profile=profile, seeds=n_seeds, values={
-    "ecrn_minus_mlp": versus_mlp.as_dict(), "ecrn_minus_resnet": versus_resnet.as_dict(),
-    "effective_rank_mean": {name: mean_of(table_arch, name, "effective_rank") for name in architectures},
-    "n_points": n_points, "width": width, "depth": depth,
-})
-glue("verdict", verdict.verdict, display=False)
 
 # %% [markdown]
 # The rule compares the ECRN with the MLP, the baseline the claim names first; the ResNet

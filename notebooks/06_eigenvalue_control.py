@@ -34,18 +34,19 @@
 # * fit how the growth scales with $\alpha$ and compare the exponent with 2,
 # * and show what happens at large $\alpha$, where gradient descent breaks down.
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 import torch
-from myst_nb import glue
 
-from ntkbook.claims.registry import record_claim
+from ntkbook.claims.chapter import check_claim
 from ntkbook.data import load_dataset
-from ntkbook.experiments.mechanisms import growth_exponents, growth_table, lambda_max_sweep, t_interval
+from ntkbook.experiments.mechanisms import growth_exponents, growth_table, lambda_max_sweep
+from ntkbook.stats import t_interval
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.mechanisms import plot_growth_fit, plot_lambda_max_curves, plot_stability
-from ntkbook.claims.rules import interval_rule, show_claim, threshold_rule
+from ntkbook.claims.rules import interval_rule, threshold_rule
+from ntkbook.plots.glue import glue_values
 
 torch.set_num_threads(1)  # the models here are small: one thread avoids threading overhead
 
@@ -54,18 +55,18 @@ torch.set_num_threads(1)  # the models here are small: one thread avoids threadi
 # profile runs smaller ones (see {ref}`rerun-and-adapt`).
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_train = 128  # n: training points of the sinusoid task (all of them probe the NTK)
-width = 256  # hidden width of the ECRN
-depths = [2, 4, 8]  # L: numbers of residual blocks swept
-alphas = [0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0]  # residual scales swept (0: blocks off, the baseline)
-alpha_fit_max = 1.0  # largest alpha used in the growth fit (larger ones test the failure)
-lr = 0.5  # gradient-descent learning rate, the same for every run
-epochs = 100  # full-batch gradient-descent steps
-ntk_every = 10  # epochs between two NTK spectra
-divergence_threshold = 10000.0  # a training loss above this marks the run as diverged
-n_seeds = 5  # independent initializations per (alpha, depth)
-device = "cpu"  # where training happens ("cuda" works too)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_train = 128  # int in [2, inf): n: training points of the sinusoid task (all of them probe the NTK)
+width = 256  # int in [1, inf): hidden width of the ECRN
+depths = [2, 4, 8]  # list of ints in [1, inf): L: numbers of residual blocks swept
+alphas = [0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0]  # list of at least 3 floats in [0, inf): residual scales swept (0: blocks off, the baseline)
+alpha_fit_max = 1.0  # float in (0, inf): largest alpha used in the growth fit (larger ones test the failure)
+lr = 0.5  # float in (0, inf): gradient-descent learning rate, the same for every run
+epochs = 100  # int in [1, inf): full-batch gradient-descent steps
+ntk_every = 10  # int in [1, inf): epochs between two NTK spectra
+divergence_threshold = 10000.0  # float in (0, inf): a training loss above this marks the run as diverged
+n_seeds = 5  # int in [2, inf): independent initializations per (alpha, depth)
+device = "cpu"  # device: where training happens ("cuda" works too)
 
 # %% [markdown]
 # ## The bound we test
@@ -104,12 +105,10 @@ seeds = list(range(n_seeds))
 curves, runs = lambda_max_sweep(data, alphas=alphas, depths=depths, seeds=seeds, lr=lr, epochs=epochs,
                                 ntk_every=ntk_every, model_kwargs=dict(width=width),
                                 divergence_threshold=divergence_threshold, device=device)
-glue("width", width, display=False)
-glue("n_train", n_train, display=False)
-glue("ntk_every", ntk_every, display=False)
-glue("n_runs", len(runs), display=False)
-glue("run", run_label(profile, n_seeds), display=False)
 runs.groupby(["depth", "alpha"])[["lambda_max0", "growth", "stability_ratio", "diverged"]].mean()
+
+# %% tags=["remove-cell"]
+glue_values(width=width, n_train=n_train, ntk_every=ntk_every, n_runs=len(runs), run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ## lambda_max over training
@@ -119,15 +118,17 @@ runs.groupby(["depth", "alpha"])[["lambda_max0", "growth", "stability_ratio", "d
 # {glue:text}`div_threshold:.0e` or became non-finite, and `ntkbook.train` stopped it there.
 
 # %%
-glue("div_threshold", divergence_threshold, display=False)
-rel = runs.assign(rel=runs["growth"] / runs["lambda_max0"])
-glue("drift_small", float(rel.loc[rel["alpha"] <= 0.25, "rel"].max()), display=False)
-glue("drift_one", float(rel.loc[np.isclose(rel["alpha"], alpha_fit_max), "rel"].median()), display=False)
 fig, axes = figure(len(depths), profile=profile, seeds=n_seeds, width=4.2)
 for ax, depth in zip(np.atleast_1d(axes), depths):
     plot_lambda_max_curves(curves, runs, depth=depth, ax=ax)
 fig.tight_layout()
 glue_figure("fig_curves", fig)
+
+# %% tags=["remove-cell"]
+rel = runs.assign(rel=runs["growth"] / runs["lambda_max0"])
+glue_values(div_threshold=divergence_threshold,
+            drift_small=float(rel.loc[rel["alpha"] <= 0.25, "rel"].max()),
+            drift_one=float(rel.loc[np.isclose(rel["alpha"], alpha_fit_max), "rel"].median()))
 
 # %% [markdown]
 # ```{glue:figure} fig_curves
@@ -156,12 +157,13 @@ fits = growth_exponents(table)
 slope, slope_lo, slope_hi = t_interval(fits["slope"])
 n_fits = int(np.isfinite(fits["slope"]).sum())
 n_left_out = int(fits["n_excluded"].sum())
-for key, value in dict(slope=slope, slope_lo=slope_lo, slope_hi=slope_hi, n_fits=n_fits,
-                       n_left_out=n_left_out, n_in_range=int(table["in_fit_range"].sum()),
-                       r2_median=float(fits["r2"].median()), alpha_fit_max=alpha_fit_max).items():
-    glue(key, value, display=False)
 per_depth = fits.groupby("depth")["slope"].apply(lambda s: pd.Series(t_interval(s), index=["mean", "low", "high"])).unstack()
 per_depth
+
+# %% tags=["remove-cell"]
+glue_values(slope=slope, slope_lo=slope_lo, slope_hi=slope_hi, n_fits=n_fits, n_left_out=n_left_out,
+            n_in_range=int(table["in_fit_range"].sum()), r2_median=float(fits["r2"].median()),
+            alpha_fit_max=alpha_fit_max)
 
 # %%
 fig, axes = figure(2, profile=profile, seeds=n_seeds)
@@ -192,20 +194,17 @@ glue_figure("fig_growth", fig)
 # out (unstable, diverged, or with an excess that was not positive: at the smallest
 # $\alpha$ the excess is of the order of the run-to-run noise of $G_0$).
 
-# %%
-verdict_alpha = show_claim(
-    "The growth of lambda_max during training is bounded by a term proportional to alpha_l^2 "
-    "(tested as: the excess growth scales like alpha^2).",
+# %% tags=["hide-input"]
+verdict_alpha = check_claim(
+    "alpha_bounds_lambda_max",
     interval_rule(slope, slope_lo, slope_hi, expected=(1.5, 2.5),
                   what="the log-log slope of the excess growth of lambda_max against alpha"),
-    source="the paper, Eq. (15) (reconstructed as G <= G_0 + C sum_l alpha_l^2)",
+    profile=profile, seeds=n_seeds, glue_as="verdict_alpha", values={
+        "slope": slope, "slope_ci": [slope_lo, slope_hi], "n_fits": n_fits, "n_left_out": n_left_out,
+        "slope_per_depth": per_depth.reset_index().to_dict("records"), "lr": lr, "epochs": epochs,
+        "width": width, "n_train": n_train,
+    },
 )
-record_claim("alpha_bounds_lambda_max", verdict_alpha, profile=profile, seeds=n_seeds, values={
-    "slope": slope, "slope_ci": [slope_lo, slope_hi], "n_fits": n_fits, "n_left_out": n_left_out,
-    "slope_per_depth": per_depth.reset_index().to_dict("records"), "lr": lr, "epochs": epochs,
-    "width": width, "n_train": n_train,
-})
-glue("verdict_alpha", verdict_alpha.verdict, display=False)
 
 # %% [markdown]
 # The rule reads "about 2" as an interval of slopes from 1.5 to 2.5. A slope well below 2
@@ -243,12 +242,12 @@ if len(unstable_finished):  # runs that started above the limit and still finish
                      f"the step was stable again (the 'catapult' behaviour of networks trained with large steps).")
 else:
     catapult_text = "No run that started above the limit finished."
-glue("catapult_text", catapult_text, display=False)
-for key, value in dict(alpha_big=alpha_big, frac_big=100 * frac_big, frac_small=100 * frac_small,
-                       ratio_big=ratio_big, lam_growth_big=lam_growth_big,
-                       n_diverged=int(runs["diverged"].sum()), n_unstable_finished=len(unstable_finished)).items():
-    glue(key, value, display=False)
 runs[runs["diverged"]][["depth", "alpha", "seed", "stability_ratio", "diverged_epoch", "cause"]]
+
+# %% tags=["remove-cell"]
+glue_values(catapult_text=catapult_text, alpha_big=alpha_big, frac_big=100 * frac_big, frac_small=100 * frac_small,
+            ratio_big=ratio_big, lam_growth_big=lam_growth_big, n_diverged=int(runs["diverged"].sum()),
+            n_unstable_finished=len(unstable_finished))
 
 # %%
 fig, ax = figure(profile=profile, seeds=n_seeds)
@@ -273,19 +272,17 @@ glue_figure("fig_stability", fig)
 # each with the epoch and the cause. {glue:text}`catapult_text` None of the diverged runs
 # appears in a curve beyond its last finite record.
 
-# %%
-verdict_big = show_claim(
-    "Too large an alpha for the depth makes lambda_max explode and training diverge.",
+# %% tags=["hide-input"]
+verdict_big = check_claim(
+    "large_alpha_diverges",
     threshold_rule(frac_big, at_least=0.5,
                    what=f"the fraction of runs (all depths and seeds) that diverged at alpha = {alpha_big:g}"),
-    source="the paper, failure signatures of mechanism 2",
+    profile=profile, seeds=n_seeds, glue_as="verdict_big", values={
+        "alpha_big": alpha_big, "fraction_diverged_big": frac_big, "fraction_diverged_fit_range": frac_small,
+        "median_stability_ratio_big": ratio_big, "lambda_max0_ratio_big": lam_growth_big,
+        "diverged_runs": runs[runs["diverged"]][["depth", "alpha", "seed", "diverged_epoch"]].to_dict("records"),
+    },
 )
-record_claim("large_alpha_diverges", verdict_big, profile=profile, seeds=n_seeds, values={
-    "alpha_big": alpha_big, "fraction_diverged_big": frac_big, "fraction_diverged_fit_range": frac_small,
-    "median_stability_ratio_big": ratio_big, "lambda_max0_ratio_big": lam_growth_big,
-    "diverged_runs": runs[runs["diverged"]][["depth", "alpha", "seed", "diverged_epoch"]].to_dict("records"),
-})
-glue("verdict_big", verdict_big.verdict, display=False)
 
 # %% [markdown]
 # The learning rate and $\alpha$ trade against each other: the divergence is a property of

@@ -38,19 +38,20 @@
 # * read the same story off the NTK at initialization: how fast each mode is learned, and
 #   how fast the eigenvalues decay.
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 import torch
-from myst_nb import glue
 
-from ntkbook.claims.registry import record_claim
+from ntkbook.claims.chapter import check_claim
 from ntkbook.data import frequency_errors, load_dataset
 from ntkbook.experiments.runs import paired_comparison
-from ntkbook.experiments.mechanisms import fourier_ablation, init_spectra, mode_rates, t_interval
+from ntkbook.experiments.mechanisms import fourier_ablation, init_spectra, mode_rates
+from ntkbook.stats import t_interval
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.mechanisms import plot_fits, plot_frequency_errors, plot_metric_by_variant, plot_spectra
-from ntkbook.claims.rules import show_claim, sign_rule
+from ntkbook.claims.rules import sign_rule
+from ntkbook.plots.glue import glue_values
 
 torch.set_num_threads(1)  # the models here are small: one thread avoids threading overhead
 
@@ -59,21 +60,21 @@ torch.set_num_threads(1)  # the models here are small: one thread avoids threadi
 # profile runs smaller ones (see {ref}`rerun-and-adapt`).
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_train = 256  # training points, uniform on [0, 1]
-n_test = 256  # test points, an even grid on [0, 1] (for the plots)
-frequencies = [1.0, 10.0]  # cycles per unit of the target's two sinusoids: low and high
-amplitudes = [1.0, 0.5]  # their amplitudes
-noise = 0.05  # standard deviation of the noise on the training targets
-width = 256  # hidden width of the ECRN
-depth = 4  # residual blocks
-n_fourier = 64  # m: Fourier frequencies of the embedding (2m features)
-fourier_scale = 10.0  # sigma of B: frequencies of order 10 cycles per unit, like the target's
-epochs = 600  # full-batch gradient-descent steps
-lr_fraction = 0.5  # each model's step is this fraction of its stability limit 2n / lambda_max
-every = 25  # epochs between two measurements of the per-frequency errors
-n_seeds = 5  # seeds: each draws its own data and initialization
-device = "cpu"  # where training happens ("cuda" works too)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_train = 256  # int in [2, inf): training points, uniform on [0, 1]
+n_test = 256  # int in [2, inf): test points, an even grid on [0, 1] (for the plots)
+frequencies = [1.0, 10.0]  # list of at least 2 floats in (0, inf): cycles per unit of the target's two sinusoids: low and high
+amplitudes = [1.0, 0.5]  # list of at least 2 floats in (0, inf): their amplitudes
+noise = 0.05  # float in [0, inf): standard deviation of the noise on the training targets
+width = 256  # int in [1, inf): hidden width of the ECRN
+depth = 4  # int in [1, inf): residual blocks
+n_fourier = 64  # int in [1, inf): m: Fourier frequencies of the embedding (2m features)
+fourier_scale = 10.0  # float in (0, inf): sigma of B: frequencies of order 10 cycles per unit, like the target's
+epochs = 600  # int in [1, inf): full-batch gradient-descent steps
+lr_fraction = 0.5  # float in (0, 1]: each model's step is this fraction of its stability limit 2n / lambda_max
+every = 25  # int in [1, inf): epochs between two measurements of the per-frequency errors
+n_seeds = 5  # int in [2, inf): seeds: each draws its own data and initialization
+device = "cpu"  # device: where training happens ("cuda" works too)
 
 # %% [markdown]
 # ## The task and the two models
@@ -101,11 +102,11 @@ variants = {"Fourier on": {**common, "n_fourier": n_fourier, "fourier_scale": fo
 seeds = list(range(n_seeds))
 out = fourier_ablation(variants=variants, seeds=seeds, data_kwargs=data_kwargs, epochs=epochs,
                        lr_fraction=lr_fraction, every=every, device=device)
-for key, value in dict(width=width, depth=depth, n_fourier=n_fourier, fourier_scale=fourier_scale,
-                       lr_fraction=lr_fraction, epochs=epochs).items():
-    glue(key, value, display=False)
-glue("run", run_label(profile, n_seeds), display=False)
 out["runs"][["variant", "seed", "lr", "lambda_max0", "diverged", "test_mse"]]
+
+# %% tags=["remove-cell"]
+glue_values(width=width, depth=depth, n_fourier=n_fourier, fourier_scale=fourier_scale, lr_fraction=lr_fraction,
+            epochs=epochs, run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ## The fits
@@ -118,12 +119,17 @@ fig, ax = figure(profile=profile, seeds=n_seeds, width=7.0)
 plot_fits(out["fits"], seed=seeds[0], ax=ax)
 ax.set_title(f"final fits (seed {seeds[0]})")
 glue_figure("fig_fits", fig)
-mse = out["runs"].groupby("variant")["test_mse"].apply(lambda v: pd.Series(t_interval(v), index=["mean", "low", "high"])).unstack()
-for name, key in [("Fourier on", "on"), ("Fourier off", "off")]:
-    glue(f"mse_{key}", float(mse.loc[name, "mean"]), display=False)
-    glue(f"mse_{key}_lo", float(mse.loc[name, "low"]), display=False)
-    glue(f"mse_{key}_hi", float(mse.loc[name, "high"]), display=False)
-glue("n_diverged", int(out["runs"]["diverged"].sum()), display=False)
+# a summary beside the count of diverged runs: their non-finite errors are dropped and counted (n_dropped)
+mse = out["runs"].groupby("variant")["test_mse"].apply(lambda v: pd.Series(vars(t_interval(v, nonfinite="drop")))).unstack()
+
+# %% tags=["remove-cell"]
+variant_keys = [("Fourier on", "on"), ("Fourier off", "off")]
+glue_values(
+    {f"mse_{key}": float(mse.loc[name, "mean"]) for name, key in variant_keys},
+    {f"mse_{key}_lo": float(mse.loc[name, "low"]) for name, key in variant_keys},
+    {f"mse_{key}_hi": float(mse.loc[name, "high"]) for name, key in variant_keys},
+    n_diverged=int(out["runs"]["diverged"].sum()),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_fits
@@ -166,7 +172,9 @@ by_hand = [np.linalg.norm(coef[1 + k] * np.sin(arg[:, k]) + coef[1 + K + k] * np
 data0 = load_dataset("sinusoids", seed=seeds[0], **data_kwargs)
 package = frequency_errors(data0, torch.tensor(pred.copy()))["relative_error"].to_numpy()
 print("by hand:", np.round(by_hand, 6), " ntkbook.data.frequency_errors:", np.round(package, 6))
-glue("hand_gap", float(np.max(np.abs(np.asarray(by_hand) - package))), display=False)
+
+# %% tags=["remove-cell"]
+glue_values(hand_gap=float(np.max(np.abs(np.asarray(by_hand) - package))))
 
 # %% [markdown]
 # The hand-written projection and `ntkbook.data.frequency_errors` agree to
@@ -174,7 +182,6 @@ glue("hand_gap", float(np.max(np.abs(np.asarray(by_hand) - package))), display=F
 # {glue:text}`every` steps of training:
 
 # %%
-glue("every", every, display=False)
 fig, ax = figure(profile=profile, seeds=n_seeds, width=7.0)
 plot_frequency_errors(out["errors"], ax=ax)
 ax.set_title("error of each frequency component during training")
@@ -183,19 +190,20 @@ glue_figure("fig_errors", fig)
 errors = out["errors"]
 last = errors[errors.epoch == errors.groupby(["variant", "seed"])["epoch"].transform("max")]
 f_low, f_high = min(frequencies), max(frequencies)
-final = last.pivot_table(index=["seed"], columns=["variant", "frequency"], values="relative_error")
+final = last.pivot_table(index=["seed"], columns=["variant", "frequency"], values="relative_error", dropna=False)
 diff_high = final[("Fourier on", f_high)] - final[("Fourier off", f_high)]
 diff_low = final[("Fourier on", f_low)] - final[("Fourier off", f_low)]
 d_high, d_high_lo, d_high_hi = t_interval(diff_high)
 d_low, d_low_lo, d_low_hi = t_interval(diff_low)
-for key, value in dict(f_low=f_low, f_high=f_high, d_high=d_high, d_high_lo=d_high_lo, d_high_hi=d_high_hi,
-                       d_low=d_low, d_low_lo=d_low_lo, d_low_hi=d_low_hi,
-                       err_high_on=float(final[("Fourier on", f_high)].mean()),
-                       err_high_off=float(final[("Fourier off", f_high)].mean()),
-                       err_low_on=float(final[("Fourier on", f_low)].mean()),
-                       err_low_off=float(final[("Fourier off", f_low)].mean())).items():
-    glue(key, value, display=False)
 final
+
+# %% tags=["remove-cell"]
+glue_values(every=every, f_low=f_low, f_high=f_high, d_high=d_high, d_high_lo=d_high_lo, d_high_hi=d_high_hi,
+            d_low=d_low, d_low_lo=d_low_lo, d_low_hi=d_low_hi,
+            err_high_on=float(final[("Fourier on", f_high)].mean()),
+            err_high_off=float(final[("Fourier off", f_high)].mean()),
+            err_low_on=float(final[("Fourier on", f_low)].mean()),
+            err_low_off=float(final[("Fourier off", f_low)].mean()))
 
 # %% [markdown]
 # ```{glue:figure} fig_errors
@@ -217,19 +225,17 @@ final
 # embedding is switched on, and that of the low-frequency one by {glue:text}`d_low:.3g`
 # ([{glue:text}`d_low_lo:.3g`, {glue:text}`d_low_hi:.3g`]).
 
-# %%
-verdict_bias = show_claim(
-    "Fourier features reduce spectral bias: the high-frequency component is learned with lower error.",
+# %% tags=["hide-input"]
+verdict_bias = check_claim(
+    "fourier_reduces_spectral_bias",
     sign_rule(d_high, d_high_lo, d_high_hi, expect="negative",
               what=f"the paired difference of the final relative error of the f = {f_high:g} component, on minus off"),
-    source="the paper, mechanism 1 (section III.D); Tancik et al. 2020",
+    profile=profile, seeds=n_seeds, glue_as="verdict_bias", values={
+        "high_frequency": f_high, "difference_high": [d_high, d_high_lo, d_high_hi],
+        "difference_low": [d_low, d_low_lo, d_low_hi], "test_mse": mse.reset_index().to_dict("records"),
+        "epochs": epochs, "fourier_scale": fourier_scale,
+    },
 )
-record_claim("fourier_reduces_spectral_bias", verdict_bias, profile=profile, seeds=n_seeds, values={
-    "high_frequency": f_high, "difference_high": [d_high, d_high_lo, d_high_hi],
-    "difference_low": [d_low, d_low_lo, d_low_hi], "test_mse": mse.reset_index().to_dict("records"),
-    "epochs": epochs, "fourier_scale": fourier_scale,
-})
-glue("verdict_bias", verdict_bias.verdict, display=False)
 
 # %% [markdown]
 # ## The same story in the kernel
@@ -248,10 +254,11 @@ data_first = load_dataset("sinusoids", seed=seeds[0], dtype=torch.float64, **dat
 specs = {name: ("ecrn", kwargs) for name, kwargs in variants.items()}
 rates = mode_rates(specs, data_first.x_train, frequencies, seeds)
 rate_table = rates.groupby(["variant", "frequency"])["rate"].mean().unstack("frequency")
-for name, key in [("Fourier on", "on"), ("Fourier off", "off")]:
-    glue(f"rate_high_{key}", float(rate_table.loc[name, f_high]), display=False)
-    glue(f"rate_low_{key}", float(rate_table.loc[name, f_low]), display=False)
 rate_table
+
+# %% tags=["remove-cell"]
+glue_values({f"rate_high_{key}": float(rate_table.loc[name, f_high]) for name, key in variant_keys},
+            {f"rate_low_{key}": float(rate_table.loc[name, f_low]) for name, key in variant_keys})
 
 # %% [markdown]
 # Without the embedding the high-frequency mode has rate {glue:text}`rate_high_off:.2g`
@@ -275,13 +282,16 @@ axes[1].set_title("effective rank (dots: seeds; 95 % t interval)")
 fig.tight_layout()
 glue_figure("fig_spectrum", fig)
 top = {name: float(np.mean((e / e[:, :1] > 1e-3).sum(axis=1))) for name, e in eigs.items()}
-for name, key in [("Fourier on", "on"), ("Fourier off", "off")]:
-    glue(f"reff_{key}", float(spectra[(spectra.model == name) & (spectra.metric == "effective_rank")]["value"].mean()),
-         display=False)
-    glue(f"n_above_{key}", top[name], display=False)
-glue("enrich", enrich.mean_difference, display=False)
-glue("enrich_lo", enrich.ci_low, display=False)
-glue("enrich_hi", enrich.ci_high, display=False)
+
+# %% tags=["remove-cell"]
+glue_values(
+    {f"reff_{key}": float(spectra[(spectra.model == name) & (spectra.metric == "effective_rank")]["value"].mean())
+     for name, key in variant_keys},
+    {f"n_above_{key}": top[name] for name, key in variant_keys},
+    enrich=enrich.mean_difference,
+    enrich_lo=enrich.ci_low,
+    enrich_hi=enrich.ci_high,
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_spectrum
@@ -298,17 +308,15 @@ glue("enrich_hi", enrich.ci_high, display=False)
 # difference of {glue:text}`enrich:.3g` (95 % interval [{glue:text}`enrich_lo:.3g`,
 # {glue:text}`enrich_hi:.3g`]).
 
-# %%
-verdict_spec = show_claim(
-    "Fourier features slow the decay of the NTK eigenvalues.",
+# %% tags=["hide-input"]
+verdict_spec = check_claim(
+    "fourier_enriches_spectrum",
     sign_rule(enrich.mean_difference, enrich.ci_low, enrich.ci_high, expect="positive",
               what="the paired difference in effective rank of the NTK at initialization, on minus off"),
-    source="the paper, section III.D",
+    profile=profile, seeds=n_seeds, glue_as="verdict_spec", values={
+        "on_minus_off": enrich.as_dict(), "eigenvalues_above_1e-3": top, "fourier_scale": fourier_scale,
+    },
 )
-record_claim("fourier_enriches_spectrum", verdict_spec, profile=profile, seeds=n_seeds, values={
-    "on_minus_off": enrich.as_dict(), "eigenvalues_above_1e-3": top, "fourier_scale": fourier_scale,
-})
-glue("verdict_spec", verdict_spec.verdict, display=False)
 
 # %% [markdown]
 # Both claims are read here at one embedding scale, $\sigma$ = {glue:text}`fourier_scale:g`,

@@ -38,47 +38,48 @@
 # * measure how much the NTK's evolution during training varies from one mask draw to the next,
 # * and compare the test error with and without stochastic depth over several seeds.
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 import torch
-from myst_nb import glue
 
-from ntkbook.experiments.ablations import expected_ntk_check, mask_draw_trajectories, t_interval
-from ntkbook.claims.registry import record_claim
+from ntkbook.experiments.ablations import expected_ntk_check, mask_draw_trajectories
+from ntkbook.stats import t_interval
+from ntkbook.claims.chapter import check_claim
 from ntkbook.data import load_dataset
 from ntkbook.experiments.runs import ExperimentConfig, paired_comparison, run_experiment, summarize
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.ablations import plot_expected_ntk_gaps, plot_kernel_change_by_mask, plot_paired_errors
-from ntkbook.claims.rules import interval_rule, show_claim, sign_rule
+from ntkbook.claims.rules import interval_rule, sign_rule
+from ntkbook.plots.glue import glue_values
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile); the book's
 # continuous integration runs the smaller `ci` profile (see {ref}`rerun-and-adapt`).
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_points = 48  # N: inputs of the kernels compared in the first part
-width = 256  # hidden width of the ECRN in the kernel comparison
-depth = 6  # L residual blocks: the exact mean sums 2^L mask NTKs
-n_fourier = 32  # Fourier frequencies of the embedding
-fourier_scale = 2.0  # sigma of the Fourier matrix B
-drop_probs = [0.05, 0.1, 0.2, 0.3, 0.5]  # the sweep of p (the same p for every block)
-claim_p = 0.1  # the p at which the claim on Eq. (17) is judged (the ECRN's p_max)
-n_mc = 128  # masks drawn for the Monte Carlo estimate of E[Theta]
-n_seeds = 8  # initializations (kernel part) and training seeds (generalization part)
-train_width = 128  # width of the ECRN trained in the second part
-train_depth = 6  # its depth
-n_train = 64  # training points of the sinusoid regression
-n_test = 256  # test points (a grid on [0, 1])
-lr = 0.5  # full-batch gradient descent step
-epochs = 400  # gradient descent steps
-trajectory_drop_probs = [0.0, 0.1, 0.3]  # p values whose NTK evolution we follow
-n_mask_draws = 8  # mask sequences per p at one fixed initialization
-ntk_every = 20  # epochs between two NTK measurements
-generalization_p = 0.1  # p of the "with stochastic depth" runs
-device = "cpu"  # where the networks run ("cuda" works too)
-cpu_threads = 1  # torch CPU threads; these small matrices run fastest on one (0: torch default)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_points = 48  # int in [2, inf): N: inputs of the kernels compared in the first part
+width = 256  # int in [1, inf): hidden width of the ECRN in the kernel comparison
+depth = 6  # int in [1, 10]: L residual blocks: the exact mean sums 2^L mask NTKs
+n_fourier = 32  # int in [1, inf): Fourier frequencies of the embedding
+fourier_scale = 2.0  # float in (0, inf): sigma of the Fourier matrix B
+drop_probs = [0.05, 0.1, 0.2, 0.3, 0.5]  # list of floats in [0, 1): the sweep of p (the same p for every block)
+claim_p = 0.1  # float in [0, 1): the p at which the claim on Eq. (17) is judged (the ECRN's p_max); one of drop_probs
+n_mc = 128  # int in [2, inf): masks drawn for the Monte Carlo estimate of E[Theta]
+n_seeds = 8  # int in [2, inf): initializations (kernel part) and training seeds (generalization part)
+train_width = 128  # int in [1, inf): width of the ECRN trained in the second part
+train_depth = 6  # int in [1, inf): its depth
+n_train = 64  # int in [2, inf): training points of the sinusoid regression
+n_test = 256  # int in [2, inf): test points (a grid on [0, 1])
+lr = 0.5  # float in (0, inf): full-batch gradient descent step
+epochs = 400  # int in [1, inf): gradient descent steps
+trajectory_drop_probs = [0.0, 0.1, 0.3]  # list of at least 2 floats in [0, 1): p values whose NTK evolution we follow
+n_mask_draws = 8  # int in [2, inf): mask sequences per p at one fixed initialization
+ntk_every = 20  # int in [1, inf): epochs between two NTK measurements
+generalization_p = 0.1  # float in (0, 1): p of the "with stochastic depth" runs
+device = "cpu"  # device: where the networks run ("cuda" works too)
+cpu_threads = 1  # int in [0, inf): torch CPU threads; these small matrices run fastest on one (0: torch default)
 
 # %% [markdown]
 # ## The expected NTK under random masks
@@ -161,26 +162,29 @@ bias_formula, _, _ = t_interval(at_claim["formula_bias"])
 bias_eval, _, _ = t_interval(at_claim["eval_bias"])
 rel_se, _, _ = t_interval(at_claim["formula_relative_stderr"])
 largest = check[check["p"] == check["p"].max()]
-glue("claim_p", claim_p, display=False)
-glue("z_formula", z_mean, display=False)
-glue("z_eval", z_eval, display=False)
-glue("z_exact", z_exact, display=False)
-glue("bias_formula_pct", 100 * bias_formula, display=False)
-glue("bias_eval_pct", 100 * bias_eval, display=False)
-glue("rel_se_pct", 100 * rel_se, display=False)
-glue("p_max", float(check["p"].max()), display=False)
-glue("bias_formula_pmax_pct", 100 * float(largest["formula_bias"].mean()), display=False)
-glue("bias_eval_pmax_pct", 100 * float(largest["eval_bias"].mean()), display=False)
-glue("n_mc", n_mc, display=False)
-glue("depth", depth, display=False)
-glue("n_masks", 2**depth, display=False)
-glue("gap_run", run_label(profile, n_seeds), display=False)
-
 fig, (ax_bias, ax_z) = figure(2, profile=profile, seeds=n_seeds)
 plot_expected_ntk_gaps(check, ax_bias=ax_bias, ax_z=ax_z)
 fig.suptitle(f"Expected NTK over depth masks: ECRN, width {width}, depth {depth}")
 fig.tight_layout()
 glue_figure("fig_sd_gaps", fig)
+
+# %% tags=["remove-cell"]
+glue_values(
+    claim_p=claim_p,
+    z_formula=z_mean,
+    z_eval=z_eval,
+    z_exact=z_exact,
+    bias_formula_pct=100 * bias_formula,
+    bias_eval_pct=100 * bias_eval,
+    rel_se_pct=100 * rel_se,
+    p_max=float(check["p"].max()),
+    bias_formula_pmax_pct=100 * float(largest["formula_bias"].mean()),
+    bias_eval_pmax_pct=100 * float(largest["eval_bias"].mean()),
+    n_mc=n_mc,
+    depth=depth,
+    n_masks=2**depth,
+    gap_run=run_label(profile, n_seeds),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_sd_gaps
@@ -207,19 +211,16 @@ glue_figure("fig_sd_gaps", fig)
 # pre-activations, so the formula's bias should shrink as the width grows (see the
 # exercises).
 
-# %%
-verdict_ntk = show_claim(
-    "Under stochastic depth the expected NTK follows the (1 - p_l)-weighted formula "
-    "(reconstruction: the NTK with every branch scaled by alpha_l sqrt(1 - p_l)).",
+# %% tags=["hide-input"]
+verdict_ntk = check_claim(
+    "stochastic_depth_expected_ntk",
     interval_rule(z_mean, max(0.0, z_low), z_high, expected=(0.0, 2.0),  # z >= 0: clip the t interval at 0
                   what=f"z = ||MC mean - formula||_F / ||MC std. error||_F at p = {claim_p:g} (mean over initializations)"),
-    source="paper, Eq. (17) (reconstructed)",
+    profile=profile, seeds=n_seeds, glue_as="verdict_ntk",
+    values={"z_formula": z_mean, "z_eval": z_eval, "z_exact": z_exact,
+            "formula_bias": bias_formula, "eval_bias": bias_eval, "relative_stderr": rel_se,
+            "n_mc": n_mc, "width": width, "depth": depth, "p": claim_p},
 )
-record_claim("stochastic_depth_expected_ntk", verdict_ntk, profile=profile, seeds=n_seeds,
-             values={"z_formula": z_mean, "z_eval": z_eval, "z_exact": z_exact,
-                     "formula_bias": bias_formula, "eval_bias": bias_eval, "relative_stderr": rel_se,
-                     "n_mc": n_mc, "width": width, "depth": depth, "p": claim_p})
-glue("verdict_ntk", verdict_ntk.verdict, display=False)
 
 # %% [markdown]
 # The rule: the formula is accepted when the 95 % interval of its mean $z$ across
@@ -252,22 +253,25 @@ spread = last.groupby("p")["kernel_change"].agg(["mean", "std"])
 spread
 
 # %%
-p_hi = max(trajectory_drop_probs)
-glue("traj_p_hi", p_hi, display=False)
-glue("traj_std_hi", float(spread.loc[p_hi, "std"]), display=False)
-glue("traj_mean_hi", float(spread.loc[p_hi, "mean"]), display=False)
-glue("traj_cv_hi_pct", 100 * float(spread.loc[p_hi, "std"] / spread.loc[p_hi, "mean"]), display=False)
-glue("traj_std_0", float(spread.loc[min(trajectory_drop_probs), "std"]), display=False)
-glue("traj_p_lo", min(trajectory_drop_probs), display=False)
-glue("n_mask_draws", n_mask_draws, display=False)
-glue("n_diverged_traj", n_diverged, display=False)
-glue("traj_run", f"profile {profile}, one initialization, {n_mask_draws} mask draws", display=False)
-
 fig, (ax_mean, ax_std) = figure(2, profile=profile, seeds=n_mask_draws)
 plot_kernel_change_by_mask(trajectories, ax_mean=ax_mean, ax_std=ax_std)
 fig.suptitle(f"NTK evolution across mask draws: ECRN, width {train_width}, depth {train_depth}")
 fig.tight_layout()
 glue_figure("fig_sd_trajectories", fig)
+
+# %% tags=["remove-cell"]
+p_hi = max(trajectory_drop_probs)
+glue_values(
+    traj_p_hi=p_hi,
+    traj_std_hi=float(spread.loc[p_hi, "std"]),
+    traj_mean_hi=float(spread.loc[p_hi, "mean"]),
+    traj_cv_hi_pct=100 * float(spread.loc[p_hi, "std"] / spread.loc[p_hi, "mean"]),
+    traj_std_0=float(spread.loc[min(trajectory_drop_probs), "std"]),
+    traj_p_lo=min(trajectory_drop_probs),
+    n_mask_draws=n_mask_draws,
+    n_diverged_traj=n_diverged,
+    traj_run=f"profile {profile}, one initialization, {n_mask_draws} mask draws",
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_sd_trajectories
@@ -309,17 +313,15 @@ summarize(runs, metrics=["mse"], splits=["train", "test"])[["model", "split", "n
 # %%
 comparison = paired_comparison(runs, "with stochastic depth", "without", "mse", split="test")
 print(comparison)
-glue("gen_p", generalization_p, display=False)
-glue("gen_diff", comparison.mean_difference, display=False)
-glue("gen_low", comparison.ci_low, display=False)
-glue("gen_high", comparison.ci_high, display=False)
-glue("gen_n", comparison.n, display=False)
-glue("gen_run", run_label(profile, n_seeds), display=False)
 
 fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_paired_errors(comparison.differences, ax=ax, labels=(f"p = {generalization_p:g}", "p = 0"))
 ax.set_title("Test MSE, paired by seed")
 glue_figure("fig_sd_paired", fig)
+
+# %% tags=["remove-cell"]
+glue_values(gen_p=generalization_p, gen_diff=comparison.mean_difference, gen_low=comparison.ci_low,
+            gen_high=comparison.ci_high, gen_n=comparison.n, gen_run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ```{glue:figure} fig_sd_paired
@@ -329,18 +331,16 @@ glue_figure("fig_sd_paired", fig)
 # ({glue:text}`gen_run`).
 # ```
 
-# %%
-verdict_gen = show_claim(
-    "Stochastic depth lowers the test error.",
+# %% tags=["hide-input"]
+verdict_gen = check_claim(
+    "stochastic_depth_generalization",
     sign_rule(comparison.mean_difference, comparison.ci_low, comparison.ci_high, expect="negative",
               what=f"test MSE with (p = {generalization_p:g}) minus without, paired by seed"),
-    source="paper, mechanism 3 (section IV.B)",
+    profile=profile, seeds=n_seeds, glue_as="verdict_gen",
+    values={"mean_difference": comparison.mean_difference, "ci_low": comparison.ci_low,
+            "ci_high": comparison.ci_high, "p_value": comparison.p_value, "n": comparison.n,
+            "drop_prob": generalization_p, "epochs": epochs},
 )
-record_claim("stochastic_depth_generalization", verdict_gen, profile=profile, seeds=n_seeds,
-             values={"mean_difference": comparison.mean_difference, "ci_low": comparison.ci_low,
-                     "ci_high": comparison.ci_high, "p_value": comparison.p_value, "n": comparison.n,
-                     "drop_prob": generalization_p, "epochs": epochs})
-glue("verdict_gen", verdict_gen.verdict, display=False)
 
 # %% [markdown]
 # Over {glue:text}`gen_n` paired seeds, the test MSE with stochastic depth

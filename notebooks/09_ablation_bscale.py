@@ -40,17 +40,19 @@
 # * plot the effective rank of the NTK at initialization against $\sigma$,
 # * and judge the underfit/overfit pattern by a stated rule.
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
-from myst_nb import glue
 
-from ntkbook.experiments.ablations import bscale_contrasts, filtered_stderr, weakest_verdict
-from ntkbook.claims.registry import record_claim
+from ntkbook.experiments.ablations import bscale_contrasts
+from ntkbook.pipeline.sweep import filtered_stderr
+from ntkbook.claims.rules import weakest_verdict
+from ntkbook.claims.chapter import check_claim
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.ablations import plot_bscale_errors, plot_bscale_rank
 from ntkbook.pipeline.sweep import run_sweep
-from ntkbook.claims.rules import show_claim, sign_rule
+from ntkbook.claims.rules import sign_rule
+from ntkbook.plots.glue import glue_values
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile); the `ci` profile
@@ -58,13 +60,13 @@ from ntkbook.claims.rules import show_claim, sign_rule
 # (width, epochs, data) are the parameters of the run notebook and its own profile.
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-sigmas = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]  # Fourier scales, log-spaced
-n_seeds = 8  # seeds per scale (passed to every run)
-workers = 0  # parallel runs on this machine (0: one per CPU core)
-scheduler = ""  # address of a Dask scheduler, e.g. "tcp://host:8786" ("" runs locally)
-force_runs = False  # rerun a point even when its saved run is up to date
-device = "cpu"  # where each run trains ("cuda" works too)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+sigmas = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]  # list of at least 2 floats in [0, inf): Fourier scales, log-spaced
+n_seeds = 8  # int in [2, inf): seeds per scale (passed to every run)
+workers = 0  # int in [0, inf): parallel runs on this machine (0: one per CPU core)
+scheduler = ""  # str: address of a Dask scheduler, e.g. "tcp://host:8786" ("" runs locally)
+force_runs = False  # bool: rerun a point even when its saved run is up to date
+device = "cpu"  # device: where each run trains ("cuda" works too)
 
 # %% [markdown]
 # ## One run per scale
@@ -80,7 +82,7 @@ with filtered_stderr():  # drops the kernel's transport warning that every run p
         "bscale_point", "fourier_scale", sigmas, profile=profile,
         fixed={"n_seeds": n_seeds, "device": device},
         workers=workers or None, scheduler=scheduler or None,
-        output_dir=f"results/sweeps/bscale_point-{profile}", force=force_runs,
+        output_dir=f"results/sweeps/bscale_point-{profile}", force=force_runs or None,  # None: `ntkbook run --force` reruns the points too
     )
 runs[["fourier_scale", "status", "seconds", "train_mse", "test_mse", "effective_rank", "error"]]
 
@@ -103,13 +105,12 @@ table = pd.DataFrame(per_seed)
 n_nonfinite = int(table[["train_mse", "test_mse"]].isna().any(axis=1).sum())
 glued_n_train = pd.to_numeric(runs.get("n_train", pd.Series(dtype=float)), errors="coerce").dropna()
 n_train = int(glued_n_train.iloc[0]) if len(glued_n_train) else None  # None if every run failed
-glue("n_runs", len(runs), display=False)
-glue("n_failed", n_failed, display=False)
-glue("n_nonfinite", n_nonfinite, display=False)
-glue("sweep_seconds", float(runs["seconds"].sum()), display=False)
 print(f"{len(runs)} runs, {n_failed} failed; {n_nonfinite} (scale, seed) results not finite")
 for source in runs.get("source", pd.Series(dtype=object)).dropna().unique():
     print("data:", source)  # the first seed's data; every seed draws its own
+
+# %% tags=["remove-cell"]
+glue_values(n_runs=len(runs), n_failed=n_failed, n_nonfinite=n_nonfinite, sweep_seconds=float(runs["seconds"].sum()))
 
 # %% [markdown]
 # The sweep made {glue:text}`n_runs` runs, of which {glue:text}`n_failed` failed; the
@@ -122,23 +123,26 @@ for source in runs.get("source", pd.Series(dtype=object)).dropna().unique():
 # %%
 means = table.groupby("fourier_scale")[["train_mse", "test_mse", "gap", "effective_rank"]].mean()
 contrasts = bscale_contrasts(table)
-glue("sigma_min", contrasts["smallest"], display=False)
-glue("sigma_max", contrasts["largest"], display=False)
-glue("sigma_train_best", contrasts["train_best"], display=False)
-glue("sigma_test_best", contrasts["test_best"], display=False)
-glue("train_at_min", float(means.loc[contrasts["smallest"], "train_mse"]), display=False)
-glue("train_best", float(means.loc[contrasts["train_best"], "train_mse"]), display=False)
-glue("test_best", float(means.loc[contrasts["test_best"], "test_mse"]), display=False)
-glue("gap_at_max", float(means.loc[contrasts["largest"], "gap"]), display=False)
-glue("gap_at_best", float(means.loc[contrasts["test_best"], "gap"]), display=False)
-glue("test_at_max", float(means.loc[contrasts["largest"], "test_mse"]), display=False)
-glue("train_at_max", float(means.loc[contrasts["largest"], "train_mse"]), display=False)
-glue("bscale_run", run_label(profile, n_seeds), display=False)
-
 fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_bscale_errors(table, ax=ax)
 ax.set_title("ECRN on sinusoid regression: error against the B-scale")
 glue_figure("fig_bscale_errors", fig)
+
+# %% tags=["remove-cell"]
+glue_values(
+    sigma_min=contrasts["smallest"],
+    sigma_max=contrasts["largest"],
+    sigma_train_best=contrasts["train_best"],
+    sigma_test_best=contrasts["test_best"],
+    train_at_min=float(means.loc[contrasts["smallest"], "train_mse"]),
+    train_best=float(means.loc[contrasts["train_best"], "train_mse"]),
+    test_best=float(means.loc[contrasts["test_best"], "test_mse"]),
+    gap_at_max=float(means.loc[contrasts["largest"], "gap"]),
+    gap_at_best=float(means.loc[contrasts["test_best"], "gap"]),
+    test_at_max=float(means.loc[contrasts["largest"], "test_mse"]),
+    train_at_max=float(means.loc[contrasts["largest"], "train_mse"]),
+    bscale_run=run_label(profile, n_seeds),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_bscale_errors
@@ -168,14 +172,14 @@ glue_figure("fig_bscale_errors", fig)
 # %%
 rank_small = float(means["effective_rank"].iloc[0])
 rank_large = float(means["effective_rank"].iloc[-1])
-glue("rank_small", rank_small, display=False)
-glue("rank_large", rank_large, display=False)
-glue("n_train", n_train if n_train is not None else -1, display=False)
 
 fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_bscale_rank(table, ax=ax, n_train=n_train)
 ax.set_title("Effective rank of the NTK at initialization")
 glue_figure("fig_bscale_rank", fig)
+
+# %% tags=["remove-cell"]
+glue_values(rank_small=rank_small, rank_large=rank_large, n_train=n_train if n_train is not None else -1)
 
 # %% [markdown]
 # ```{glue:figure} fig_bscale_rank
@@ -205,27 +209,26 @@ glue_figure("fig_bscale_rank", fig)
 # supported, then inconclusive, then supported; between two equal verdicts, the one whose
 # interval lies closer to zero relative to its width), and both are printed below it.
 
-# %%
+# %% tags=["hide-input"]
 under, over = contrasts["underfit"], contrasts["overfit"]
 v_under = sign_rule(under["mean"], under["low"], under["high"], expect="positive",
                     what=f"train MSE at sigma = {contrasts['smallest']:g} minus at sigma = {contrasts['train_best']:g} (paired by seed)")
 v_over = sign_rule(over["mean"], over["low"], over["high"], expect="positive",
                    what=f"test-train gap at sigma = {contrasts['largest']:g} minus at sigma = {contrasts['test_best']:g} (paired by seed)")
-verdict = show_claim(
-    "Small B-scales underfit and large B-scales overfit (the pattern of Tancik et al. 2020, Figure 4).",
+verdict = check_claim(
+    "bscale_underfit_overfit",
     weakest_verdict([v_under, v_over]),
-    source="paper, break condition of mechanism 1; Tancik et al. 2020",
+    profile=profile, seeds=n_seeds, glue_as="verdict_bscale",
+    values={"underfit": under, "overfit": over, "verdict_underfit": v_under.verdict,
+            "verdict_overfit": v_over.verdict, "sigmas": sigmas, "n_failed": n_failed,
+            "smallest": contrasts["smallest"], "largest": contrasts["largest"],
+            "train_best": contrasts["train_best"], "test_best": contrasts["test_best"]},
 )
-record_claim("bscale_underfit_overfit", verdict, profile=profile, seeds=n_seeds,
-             values={"underfit": under, "overfit": over, "verdict_underfit": v_under.verdict,
-                     "verdict_overfit": v_over.verdict, "sigmas": sigmas, "n_failed": n_failed,
-                     "smallest": contrasts["smallest"], "largest": contrasts["largest"],
-                     "train_best": contrasts["train_best"], "test_best": contrasts["test_best"]})
 print(f"underfitting half: {v_under.verdict}: {v_under.measured}")
 print(f"overfitting half:  {v_over.verdict}: {v_over.measured}")
-glue("verdict_bscale", verdict.verdict, display=False)
-glue("under_mean", under["mean"], display=False)
-glue("over_mean", over["mean"], display=False)
+
+# %% tags=["remove-cell"]
+glue_values(under_mean=under["mean"], over_mean=over["mean"])
 
 # %% [markdown]
 # The underfitting contrast is {glue:text}`under_mean:.3g` and the overfitting contrast

@@ -38,38 +38,38 @@
 # {ref}`chapter-infinite-width` measured the same effect for plain MLPs; here the network is
 # the ECRN, with its Fourier embedding and scaled residual blocks.
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
-import pandas as pd
 import torch
-from myst_nb import glue
 
-from ntkbook.experiments.ablations import loglog_slopes, t_interval, width_kernel_change
-from ntkbook.claims.registry import record_claim
+from ntkbook.experiments.ablations import final_kernel_change, width_kernel_change
+from ntkbook.stats import slope_interval
+from ntkbook.claims.chapter import check_claim
 from ntkbook.data import load_dataset
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.ablations import plot_width_loglog, plot_width_trajectories
-from ntkbook.claims.rules import interval_rule, show_claim
+from ntkbook.claims.rules import interval_rule
+from ntkbook.plots.glue import glue_values
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile); the `ci` profile
 # uses fewer and smaller widths and shorter training (see {ref}`rerun-and-adapt`).
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-widths = [64, 128, 256, 512, 1024]  # widths n of the ECRN (a factor 2 apart)
-n_seeds = 6  # seeds: each draws the data, the Fourier matrix and the weights
-n_train = 32  # training points of the sinusoid regression (also the NTK's inputs)
-depth = 4  # residual blocks
-n_fourier = 16  # Fourier frequencies
-fourier_scale = 2.0  # sigma of the Fourier matrix B
-drop_prob = 0.0  # stochastic depth off: mask noise is chapter 8's subject
-lr = 0.5  # full-batch gradient descent step (NTK parameterization: no width rescaling)
-epochs = 200  # gradient descent steps
-ntk_every = 20  # epochs between two NTK measurements
-expected_slope = [-0.75, -0.25]  # the claim's range for the log-log slope (around -1/2)
-device = "cpu"  # where the networks run ("cuda" works too)
-cpu_threads = 1  # torch CPU threads; these small matrices run fastest on one (0: torch default)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+widths = [64, 128, 256, 512, 1024]  # list of at least 2 ints in [1, inf): widths n of the ECRN (a factor 2 apart)
+n_seeds = 6  # int in [2, inf): seeds: each draws the data, the Fourier matrix and the weights
+n_train = 32  # int in [2, inf): training points of the sinusoid regression (also the NTK's inputs)
+depth = 4  # int in [1, inf): residual blocks
+n_fourier = 16  # int in [1, inf): Fourier frequencies
+fourier_scale = 2.0  # float in (0, inf): sigma of the Fourier matrix B
+drop_prob = 0.0  # float in [0, 1): stochastic depth off: mask noise is chapter 8's subject
+lr = 0.5  # float in (0, inf): full-batch gradient descent step (NTK parameterization: no width rescaling)
+epochs = 200  # int in [1, inf): gradient descent steps
+ntk_every = 20  # int in [1, inf): epochs between two NTK measurements
+expected_slope = [-0.75, -0.25]  # list of 2 floats in (-inf, inf): the claim's range for the log-log slope (around -1/2), low then high
+device = "cpu"  # device: where the networks run ("cuda" works too)
+cpu_threads = 1  # int in [0, inf): torch CPU threads; these small matrices run fastest on one (0: torch default)
 
 # %% [markdown]
 # ## Training at several widths
@@ -88,21 +88,22 @@ changes = width_kernel_change(widths, list(range(n_seeds)), n_train=n_train, dep
                               fourier_scale=fourier_scale, drop_prob=drop_prob, lr=lr, epochs=epochs,
                               ntk_every=ntk_every, device=device)
 n_diverged = int(changes.groupby(["width", "seed"])["diverged"].any().sum())
-final = changes[changes["epoch"] == changes.groupby(["width", "seed"])["epoch"].transform("max")]
-final = final[final["epoch"] == epochs]  # runs that stopped early are reported, not fitted
+final = final_kernel_change(changes, epochs)  # a run that diverged or stopped early keeps its row, as NaN
 final.pivot_table(index="width", columns="seed", values="kernel_change")
 
 # %% [markdown]
 # The table holds the final relative change of the NTK for every width (rows) and seed
-# (columns). Runs that diverged stop early; they are counted below and left out of the fit.
+# (columns). Runs that diverged stop early; they are counted below, and a seed with one gets no
+# slope, which voids the interval of the exponent (the verdict is then inconclusive).
 
 # %%
-glue("n_diverged", n_diverged, display=False)
-glue("width_run", run_label(profile, n_seeds), display=False)
 fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_width_trajectories(changes, ax=ax)
 ax.set_title(f"Relative NTK change during training: ECRN, depth {depth}")
 glue_figure("fig_width_trajectories", fig)
+
+# %% tags=["remove-cell"]
+glue_values(n_diverged=n_diverged, width_run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ```{glue:figure} fig_width_trajectories
@@ -126,26 +127,30 @@ glue_figure("fig_width_trajectories", fig)
 # independent experiments.
 
 # %%
-slopes = loglog_slopes(final, x="width", y="kernel_change", by="seed")
-slope, slope_low, slope_high = t_interval(slopes["slope"])
+fit = slope_interval(final, x="width", y="kernel_change", by="seed")  # a seed with a NaN has no slope: void
+slopes, slope, slope_low, slope_high = fit["slopes"], fit["slope"], fit["low"], fit["high"]
 intercept = float(slopes["intercept"].mean())
 ratio = final.groupby("width")["kernel_change"].mean()
-glue("slope", slope, display=False)
-glue("slope_low", slope_low, display=False)
-glue("slope_high", slope_high, display=False)
-glue("n_fits", int(slopes["slope"].notna().sum()), display=False)
-glue("change_narrow", float(ratio.iloc[0]), display=False)
-glue("change_wide", float(ratio.iloc[-1]), display=False)
-glue("width_narrow", int(ratio.index[0]), display=False)
-glue("width_wide", int(ratio.index[-1]), display=False)
-glue("sqrt_ratio", float(np.sqrt(ratio.index[-1] / ratio.index[0])), display=False)
-glue("observed_ratio", float(ratio.iloc[0] / ratio.iloc[-1]), display=False)
 print(slopes.round(3).to_string(index=False))
 
 fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_width_loglog(final, slope, intercept, ax=ax)
 ax.set_title("Final relative NTK change against width")
 glue_figure("fig_width_loglog", fig)
+
+# %% tags=["remove-cell"]
+glue_values(
+    slope=slope,
+    slope_low=slope_low,
+    slope_high=slope_high,
+    n_fits=int(slopes["slope"].notna().sum()),
+    change_narrow=float(ratio.iloc[0]),
+    change_wide=float(ratio.iloc[-1]),
+    width_narrow=int(ratio.index[0]),
+    width_wide=int(ratio.index[-1]),
+    sqrt_ratio=float(np.sqrt(ratio.index[-1] / ratio.index[0])),
+    observed_ratio=float(ratio.iloc[0] / ratio.iloc[-1]),
+)
 
 # %% [markdown]
 # ```{glue:figure} fig_width_loglog
@@ -162,18 +167,16 @@ glue_figure("fig_width_loglog", fig)
 # {glue:text}`sqrt_ratio:.3g`. The fitted slope is {glue:text}`slope:.3g` (95 % interval
 # {glue:text}`slope_low:.3g` to {glue:text}`slope_high:.3g`, {glue:text}`n_fits` seeds).
 
-# %%
-verdict = show_claim(
-    "The change of the ECRN's NTK during training falls like width^(-1/2).",
+# %% tags=["hide-input"]
+verdict = check_claim(
+    "width_reduces_kernel_change",
     interval_rule(slope, slope_low, slope_high, expected=tuple(expected_slope),
                   what="log-log slope of the final ||Delta Theta||_F / ||Theta_0||_F against width (mean over seeds)"),
-    source="paper, first experiments (3: width scaling); rate of Jacot et al. 2018 and Lee et al. 2019",
+    profile=profile, seeds=n_seeds, glue_as="verdict_width",
+    values={"slope": slope, "slope_low": slope_low, "slope_high": slope_high,
+            "per_seed_slopes": slopes["slope"].tolist(), "widths": widths, "epochs": epochs,
+            "lr": lr, "n_diverged": n_diverged},
 )
-record_claim("width_reduces_kernel_change", verdict, profile=profile, seeds=n_seeds,
-             values={"slope": slope, "slope_low": slope_low, "slope_high": slope_high,
-                     "per_seed_slopes": slopes["slope"].tolist(), "widths": widths, "epochs": epochs,
-                     "lr": lr, "n_diverged": n_diverged})
-glue("verdict_width", verdict.verdict, display=False)
 
 # %% [markdown]
 # The verdict is **{glue:text}`verdict_width`**. Two readings of the rate should be kept
@@ -192,7 +195,7 @@ glue("verdict_width", verdict.verdict, display=False)
 # ```{exercise-start}
 # :label: ex-widthscaling-1
 # ```
-# Fit the exponent at every recorded epoch instead of only at the end (use `loglog_slopes`
+# Fit the exponent at every recorded epoch instead of only at the end (use `slope_interval`
 # on `changes[changes.epoch == e]`). Does the slope depend on how long we train?
 # ```{exercise-end}
 # ```
@@ -200,7 +203,7 @@ glue("verdict_width", verdict.verdict, display=False)
 # ```{solution-start} ex-widthscaling-1
 # :class: dropdown
 # ```
-# `pd.concat({e: loglog_slopes(changes[changes.epoch == e]) for e in sorted(changes.epoch.unique()) if e > 0})`
+# `pd.concat({e: slope_interval(changes[changes.epoch == e], y="kernel_change")["slopes"] for e in sorted(changes.epoch.unique()) if e > 0})`
 # gives one slope per seed and epoch. Early in training the change is driven by the first
 # large gradient steps; once the training error is small the kernel hardly moves, so expect
 # the slope to settle after the fast phase of training and compare it across epochs.

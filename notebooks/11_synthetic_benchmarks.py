@@ -42,21 +42,20 @@
 # * compare the ECRN with each baseline seed by seed (paired differences), and
 # * give each of the paper's claims a verdict computed by a stated rule.
 
-# %%
-import math
+# %% tags=["hide-input"]
 
 import pandas as pd
 from IPython.display import display
-from myst_nb import glue
 
 from ntkbook.experiments.benchmarks import (bayes_accuracy, claim_outcome, gaussian_mixture_benchmark,
                                 run_benchmark, sinusoid_benchmark)
-from ntkbook.claims.registry import record_claim
+from ntkbook.claims.chapter import check_claim
 from ntkbook.data import load_dataset
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.benchmarks import (plot_learning_curves, plot_model_intervals,
                                       plot_paired_differences)
-from ntkbook.claims.rules import show_claim, sign_rule
+from ntkbook.claims.rules import sign_rule
+from ntkbook.plots.glue import glue_values
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile). The book's
@@ -65,17 +64,17 @@ from ntkbook.claims.rules import show_claim, sign_rule
 # {ref}`rerun-and-adapt` to rerun with your own values.
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_seeds = 5  # seeds (each one a split and an initialization), shared by every model
-width = 128  # hidden width of every network
-depth = 4  # residual blocks (ECRN, ResNet) and hidden layers (MLP, kernel)
-lr = 0.001  # Adam learning rate, full batch, for every network
-sin_n_train = 256  # training points of the sinusoid task
-sin_epochs = 1000  # full-batch Adam steps on the sinusoid task
-gm_n_train = 500  # training points of the Gaussian mixture
-gm_epochs = 300  # full-batch Adam steps on the Gaussian mixture
-threads = 1  # torch CPU threads (1 avoids oversubscription on a shared 2-core machine)
-device = "cpu"  # where the networks train ("cuda" works too)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_seeds = 5  # int in [2, inf): seeds (each one a split and an initialization), shared by every model
+width = 128  # int in [1, inf): hidden width of every network
+depth = 4  # int in [1, inf): residual blocks (ECRN, ResNet) and hidden layers (MLP, kernel)
+lr = 0.001  # float in (0, inf): Adam learning rate, full batch, for every network
+sin_n_train = 256  # int in [2, inf): training points of the sinusoid task
+sin_epochs = 1000  # int in [1, inf): full-batch Adam steps on the sinusoid task
+gm_n_train = 500  # int in [10, inf): training points of the Gaussian mixture
+gm_epochs = 300  # int in [1, inf): full-batch Adam steps on the Gaussian mixture
+threads = 1  # int in [0, inf): torch CPU threads (1 avoids oversubscription on a shared 2-core machine; 0: leave as is)
+device = "cpu"  # device: where the networks train ("cuda" works too)
 
 # %% [markdown]
 # ## The two experiments as configurations
@@ -114,7 +113,9 @@ pd.concat({sin_bench.name: sin_bench.settings_table(), gm_bench.name: gm_bench.s
 #
 # `run_benchmark` trains every network on every seed through
 # `ntkbook.experiments.runs.run_experiment`, which caches each run under `results/` by the hash
-# of its configuration, then fits the kernel model on the same splits.
+# of its configuration and of the code that computes it (a change to the package recomputes;
+# a cached file that does not match its recorded checksum is recomputed with a warning), then
+# fits the kernel model on the same splits.
 
 # %%
 sin = run_benchmark(sin_bench, device=device, threads=threads)
@@ -126,7 +127,6 @@ sin.table()  # mean [95 % interval] over the seeds
 # is a dashed line: it has no training time).
 
 # %%
-glue("sin_run", run_label(profile, n_seeds), display=False)
 fig, axes = figure(3, profile=profile, seeds=n_seeds, width=4.6)
 plot_learning_curves(sin.frame, "mse", ax=axes[0], log=True, order=sin_bench.models)
 axes[0].legend(fontsize=8)
@@ -138,6 +138,9 @@ plot_model_intervals(sin_summary, "r2", ax=axes[2], n_expected=n_seeds, order=si
 axes[2].set_title("final test $R^2$")
 fig.tight_layout()
 glue_figure("fig_sin_results", fig)
+
+# %% tags=["remove-cell"]
+glue_values(sin_run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ```{glue:figure} fig_sin_results
@@ -169,33 +172,27 @@ glue_figure("fig_sin_paired", fig)
 # (negative: the ECRN is better), with 95 % t-intervals ({glue:text}`sin_run`).
 # ```
 
-# %%
+# %% tags=["hide-input"]
 sin_means = sin_summary.set_index(["metric", "model"])["mean"]
-for model in sin_bench.models:
-    glue(f"sin_mse_{model}", float(sin_means["mse", model]), display=False)
-    glue(f"sin_r2_{model}", float(sin_means["r2", model]), display=False)
-sin_verdicts = {}
-claim_text = {
-    "mlp": "On sinusoid regression the ECRN has lower test MSE than an MLP.",
-    "resnet": "On sinusoid regression the ECRN has lower test MSE than a plain ResNet.",
-    "ntk_regression": "On sinusoid regression the ECRN has lower test MSE than NTK kernel regression.",
-}
 claim_id = {"mlp": "synthetic_regression_vs_mlp", "resnet": "synthetic_regression_vs_resnet",
             "ntk_regression": "synthetic_regression_vs_ntk"}
+sin_verdicts = {}
 for base, pair in sin_pairs.items():
-    verdict = show_claim(
-        claim_text[base],
+    sin_verdicts[base] = check_claim(
+        claim_id[base],
         sign_rule(pair.mean_difference, pair.ci_low, pair.ci_high, expect="negative",
                   what=f"test MSE of ECRN minus {base} (paired over {pair.n} seeds)"),
-        source="arXiv:2512.08264, key results (synthetic regression); setup reconstructed",
+        profile=profile, seeds=pair.n, glue_as=f"sin_verdict_{base}",
+        values={**pair.as_dict(), "ecrn_mse": sin_means["mse", "ecrn"], f"{base}_mse": sin_means["mse", base]},
     )
-    record_claim(claim_id[base], verdict, profile=profile, seeds=pair.n,
-                 values={**pair.as_dict(), "ecrn_mse": sin_means["mse", "ecrn"],
-                         f"{base}_mse": sin_means["mse", base]})
-    sin_verdicts[base] = verdict.verdict
-    glue(f"sin_verdict_{base}", verdict.verdict, display=False)
-    glue(f"sin_outcome_{base}", claim_outcome(verdict.verdict), display=False)
-    glue(f"sin_diff_{base}", float(pair.mean_difference), display=False)
+
+# %% tags=["remove-cell"]
+glue_values(
+    {f"sin_mse_{model}": float(sin_means["mse", model]) for model in sin_bench.models},
+    {f"sin_r2_{model}": float(sin_means["r2", model]) for model in sin_bench.models},
+    {f"sin_outcome_{base}": claim_outcome(v.verdict) for base, v in sin_verdicts.items()},
+    {f"sin_diff_{base}": float(pair.mean_difference) for base, pair in sin_pairs.items()},
+)
 
 # %% [markdown]
 # Against the MLP the verdict is **{glue:text}`sin_verdict_mlp`**
@@ -237,9 +234,10 @@ gm.table()  # mean [95 % interval] over the seeds
 # %%
 fit_rows = gm.frame[(gm.frame.split == "fit") & (gm.frame.metric == "temperature")]
 raw_ce = gm.summary(["cross_entropy_raw"]).iloc[0]
-glue("gm_temperature_median", float(fit_rows.value.median()), display=False)
-glue("gm_ce_raw", float(raw_ce["mean"]), display=False)
 print("fitted temperature per seed:", fit_rows.set_index("seed").value.round(3).to_dict())
+
+# %% tags=["remove-cell"]
+glue_values(gm_temperature_median=float(fit_rows.value.median()), gm_ce_raw=float(raw_ce["mean"]))
 
 # %% [markdown]
 # The fitted temperature has median {glue:text}`gm_temperature_median:.3g` over the seeds;
@@ -269,26 +267,27 @@ glue_figure("fig_gm_results", fig)
 # better) ({glue:text}`sin_run`).
 # ```
 
-# %%
+# %% tags=["hide-input"]
 gm_means = gm_summary.set_index(["metric", "model"])["mean"]
-for model in gm_bench.models:
-    glue(f"gm_acc_{model}", float(100 * gm_means["accuracy", model]), display=False)
-    glue(f"gm_ce_{model}", float(gm_means["cross_entropy", model]), display=False)
 pair = gm_pairs["mlp"]
-verdict = show_claim(
-    "On the 5-class Gaussian mixture the ECRN has higher test accuracy than an MLP.",
+verdict = check_claim(
+    "gaussian_mixture_vs_mlp",
     sign_rule(pair.mean_difference, pair.ci_low, pair.ci_high, expect="positive",
               what=f"test accuracy of ECRN minus MLP (paired over {pair.n} seeds)"),
-    source="arXiv:2512.08264, key results (synthetic classification); setup reconstructed",
+    profile=profile, seeds=pair.n, glue_as="gm_verdict",
+    values={**pair.as_dict(), "ecrn_accuracy": gm_means["accuracy", "ecrn"],
+            "mlp_accuracy": gm_means["accuracy", "mlp"]},
 )
-record_claim("gaussian_mixture_vs_mlp", verdict, profile=profile, seeds=pair.n,
-             values={**pair.as_dict(), "ecrn_accuracy": gm_means["accuracy", "ecrn"],
-                     "mlp_accuracy": gm_means["accuracy", "mlp"]})
-glue("gm_verdict", verdict.verdict, display=False)
-glue("gm_diff_pp", float(100 * pair.mean_difference), display=False)
-glue("gm_outcome", claim_outcome(verdict.verdict), display=False)
+
+# %% tags=["remove-cell"]
 bayes = bayes_accuracy(gm_bench.dataset_kwargs, gm_bench.seeds)  # nearest true centre
-glue("gm_bayes", float(100 * bayes.mean()), display=False)
+glue_values(
+    {f"gm_acc_{model}": float(100 * gm_means["accuracy", model]) for model in gm_bench.models},
+    {f"gm_ce_{model}": float(gm_means["cross_entropy", model]) for model in gm_bench.models},
+    gm_diff_pp=float(100 * pair.mean_difference),
+    gm_outcome=claim_outcome(verdict.verdict),
+    gm_bayes=float(100 * bayes.mean()),
+)
 
 # %% [markdown]
 # The ECRN's mean test accuracy is {glue:text}`gm_acc_ecrn:.1f` % against
@@ -303,16 +302,18 @@ glue("gm_bayes", float(100 * bayes.mean()), display=False)
 #
 # ## Diverged runs
 #
-# A run that produces a non-finite loss is stopped and marked; the summaries above count
-# only the seeds that finished (column `n`).
+# A run that produces a non-finite loss is stopped and marked. The summaries above count
+# only the seeds that finished (column `n`); a paired comparison behind a verdict never
+# leaves a diverged seed out: its interval is then undefined and the verdict inconclusive.
 
 # %%
 diverged = pd.concat({"sinusoid": sin.diverged(), "mixture": gm.diverged()},
                      names=["experiment", "row"]).droplevel("row")
 n_diverged = int(diverged["diverged"].sum())
-glue("n_diverged", n_diverged, display=False)
-glue("n_runs", int(diverged["seeds"].sum()), display=False)
 diverged
+
+# %% tags=["remove-cell"]
+glue_values(n_diverged=n_diverged, n_runs=int(diverged["seeds"].sum()))
 
 # %% [markdown]
 # {glue:text}`n_diverged` of {glue:text}`n_runs` runs diverged in this profile.

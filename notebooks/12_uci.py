@@ -39,17 +39,17 @@
 # * report means with 95 % confidence intervals and paired differences, and
 # * give the paper's three UCI claims a verdict computed by a stated rule.
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import display
-from myst_nb import glue
 
 from ntkbook.experiments.benchmarks import claim_outcome, run_benchmark, uci_benchmark
-from ntkbook.claims.registry import record_claim
+from ntkbook.claims.chapter import check_claim
 from ntkbook.data import load_dataset
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.benchmarks import plot_model_intervals, plot_paired_differences
-from ntkbook.claims.rules import show_claim, sign_rule
+from ntkbook.claims.rules import sign_rule
+from ntkbook.plots.glue import glue_values
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile). The `ci` profile
@@ -57,15 +57,15 @@ from ntkbook.claims.rules import show_claim, sign_rule
 # reproduction. See {ref}`rerun-and-adapt` to rerun with your own values.
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_seeds = 10  # seeded train/test splits (and initializations), shared by every model
-width = 128  # hidden width of every network
-depth = 4  # residual blocks (ECRN, ResNet) and hidden layers (MLP, kernel)
-lr = 0.001  # Adam learning rate, full batch, for every network
-epochs = 300  # full-batch Adam steps
-drop_b = True  # leave out Boston's b column (see the text); False keeps it
-threads = 1  # torch CPU threads (1 avoids oversubscription on a shared 2-core machine)
-device = "cpu"  # where the networks train ("cuda" works too)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_seeds = 10  # int in [2, inf): seeded train/test splits (and initializations), shared by every model
+width = 128  # int in [1, inf): hidden width of every network
+depth = 4  # int in [1, inf): residual blocks (ECRN, ResNet) and hidden layers (MLP, kernel)
+lr = 0.001  # float in (0, inf): Adam learning rate, full batch, for every network
+epochs = 300  # int in [1, inf): full-batch Adam steps
+drop_b = True  # bool: leave out Boston's b column (see the text); False keeps it
+threads = 1  # int in [0, inf): torch CPU threads (1 avoids oversubscription on a shared 2-core machine; 0: leave as is)
+device = "cpu"  # device: where the networks train ("cuda" works too)
 
 # %% [markdown]
 # ## The data, and Boston's `b` column
@@ -93,7 +93,9 @@ for name, bench in benches.items():
     print(f"  source: {data.source}")
     if data.notes:
         print(f"  note: {data.notes}")
-glue("drop_b", "dropped" if drop_b else "kept (drop_b=False)", display=False)
+
+# %% tags=["remove-cell"]
+glue_values(drop_b="dropped" if drop_b else "kept (drop_b=False)")
 
 # %% [markdown]
 # In this run Boston's `b` column is **{glue:text}`drop_b`**.
@@ -131,7 +133,6 @@ for name in datasets:
     display(results[name].table())
 
 # %%
-glue("uci_run", run_label(profile, n_seeds), display=False)
 metric_of = {name: benches[name].primary[0] for name in datasets}
 fig, axes = figure(3, profile=profile, seeds=n_seeds, width=4.4)
 for ax, name in zip(axes, datasets):
@@ -140,6 +141,9 @@ for ax, name in zip(axes, datasets):
     ax.set_title(benches[name].name)
 fig.tight_layout()
 glue_figure("fig_uci_results", fig)
+
+# %% tags=["remove-cell"]
+glue_values(uci_run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ```{glue:figure} fig_uci_results
@@ -182,34 +186,31 @@ glue_figure("fig_uci_paired", fig)
 # metric. The rule is the same for all three: *supported* when the 95 % interval lies
 # entirely on the side the claim predicts.
 
-# %%
-claims = {
-    "boston": ("uci_boston_vs_mlp", "On Boston Housing the ECRN has lower test MSE than an MLP.",
-               "negative"),
-    "iris": ("uci_iris_vs_mlp", "On Iris the ECRN has higher test accuracy than an MLP.",
-             "positive"),
-    "wine": ("uci_wine_vs_mlp", "On Wine the ECRN has higher test accuracy than an MLP.",
-             "positive"),
-}
-for name, (claim_id, text, expect) in claims.items():
-    pair, s = pairs[name]["mlp"], summaries[name].set_index(["metric", "model"])["mean"]
-    metric = metric_of[name]
-    verdict = show_claim(
-        text,
+# %% tags=["hide-input"]
+claims = {"boston": ("uci_boston_vs_mlp", "negative"), "iris": ("uci_iris_vs_mlp", "positive"),
+          "wine": ("uci_wine_vs_mlp", "positive")}  # dataset -> (claim id, expected sign of ECRN - MLP)
+means = {name: summaries[name].set_index(["metric", "model"])["mean"] for name in datasets}
+uci_verdicts = {}
+for name, (claim_id, expect) in claims.items():
+    pair, s, metric = pairs[name]["mlp"], means[name], metric_of[name]
+    uci_verdicts[name] = check_claim(
+        claim_id,
         sign_rule(pair.mean_difference, pair.ci_low, pair.ci_high, expect=expect,
                   what=f"test {metric} of ECRN minus MLP (paired over {pair.n} splits)"),
-        source="arXiv:2512.08264, key results (UCI); setup reconstructed"
-               + ("; Boston without column b" if name == "boston" and drop_b else ""),
+        profile=profile, seeds=pair.n, glue_as=f"{name}_verdict",
+        note="Boston without column b" if name == "boston" and drop_b else "",
+        values={**pair.as_dict(), "ecrn": s[metric, "ecrn"], "mlp": s[metric, "mlp"],
+                "drop_b": drop_b if name == "boston" else None},
     )
-    record_claim(claim_id, verdict, profile=profile, seeds=pair.n,
-                 values={**pair.as_dict(), "ecrn": s[metric, "ecrn"], "mlp": s[metric, "mlp"],
-                         "drop_b": drop_b if name == "boston" else None})
-    scale = 1.0 if metric == "mse" else 100.0  # accuracies in percent
-    glue(f"{name}_verdict", verdict.verdict, display=False)
-    glue(f"{name}_outcome", claim_outcome(verdict.verdict), display=False)
-    for model in benches[name].models:
-        glue(f"{name}_{model}", float(scale * s[metric, model]), display=False)
-    glue(f"{name}_diff", float(scale * pair.mean_difference), display=False)
+
+# %% tags=["remove-cell"]
+scale = {name: 1.0 if metric_of[name] == "mse" else 100.0 for name in datasets}  # accuracies in percent
+glue_values(
+    {f"{name}_outcome": claim_outcome(v.verdict) for name, v in uci_verdicts.items()},
+    {f"{name}_{model}": float(scale[name] * means[name][metric_of[name], model])
+     for name in claims for model in benches[name].models},
+    {f"{name}_diff": float(scale[name] * pairs[name]["mlp"].mean_difference) for name in claims},
+)
 
 # %% [markdown]
 # **Boston Housing.** Mean test MSE (standardized target) {glue:text}`boston_ecrn:.3g` for
@@ -245,9 +246,10 @@ for name, (claim_id, text, expect) in claims.items():
 # %%
 diverged = pd.concat({benches[n].name: results[n].diverged() for n in datasets},
                      names=["dataset", "row"]).droplevel("row")
-glue("n_diverged", int(diverged["diverged"].sum()), display=False)
-glue("n_runs", int(diverged["seeds"].sum()), display=False)
 diverged
+
+# %% tags=["remove-cell"]
+glue_values(n_diverged=int(diverged["diverged"].sum()), n_runs=int(diverged["seeds"].sum()))
 
 # %% [markdown]
 # {glue:text}`n_diverged` of {glue:text}`n_runs` runs diverged in this profile.

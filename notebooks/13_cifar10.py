@@ -43,19 +43,19 @@
 #   small probe set, and
 # * give the paper's three CIFAR claims a verdict computed by a stated rule.
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import display
-from myst_nb import glue
 
 from ntkbook.experiments.benchmarks import cifar_benchmark, claim_outcome, run_benchmark
-from ntkbook.claims.registry import record_claim
+from ntkbook.claims.chapter import check_claim
 from ntkbook.data import load_dataset
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.benchmarks import (plot_kernel_change, plot_learning_curves,
                                       plot_model_intervals, plot_ntk_evolution,
                                       plot_paired_differences)
-from ntkbook.claims.rules import show_claim, sign_rule
+from ntkbook.claims.rules import sign_rule
+from ntkbook.plots.glue import glue_values
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile: all 5,000 training
@@ -65,22 +65,22 @@ from ntkbook.claims.rules import show_claim, sign_rule
 # {ref}`rerun-and-adapt` to rerun with your own values.
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-n_seeds = 5  # seeds (each one a subsample, an initialization and a batch order)
-n_train = 5000  # training images (stratified), at most 5000
-n_test = 1000  # test images (stratified), at most 1000
-epochs = 10  # passes over the training images
-batch_size = 128  # minibatch size of Adam
-width = 512  # width of the ECRN and the MLP
-depth = 4  # ECRN residual blocks, MLP hidden layers, kernel depth
-n_fourier = 512  # ECRN Fourier frequencies (2 x 512 features)
-lr = 0.01  # Adam learning rate of the ECRN and the MLP (NTK parameterization)
-resnet18_width = 8  # ResNet-18 base channels (the usual value is 64; see the text)
-resnet18_lr = 0.001  # Adam learning rate of ResNet-18
-ntk_every = 2  # epochs between NTK spectrum records
-ntk_probe = 16  # training images in the NTK probe set
-threads = 1  # torch CPU threads (1 avoids oversubscription on a shared 2-core machine)
-device = "cpu"  # where the networks train ("cuda" works too)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+n_seeds = 5  # int in [2, inf): seeds (each one a subsample, an initialization and a batch order)
+n_train = 5000  # int in [10, 5000]: training images (stratified), at most 5000
+n_test = 1000  # int in [10, 1000]: test images (stratified), at most 1000
+epochs = 10  # int in [1, inf): passes over the training images
+batch_size = 128  # int in [1, inf): minibatch size of Adam
+width = 512  # int in [1, inf): width of the ECRN and the MLP
+depth = 4  # int in [1, inf): ECRN residual blocks, MLP hidden layers, kernel depth
+n_fourier = 512  # int in [1, inf): ECRN Fourier frequencies (2 x 512 features)
+lr = 0.01  # float in (0, inf): Adam learning rate of the ECRN and the MLP (NTK parameterization)
+resnet18_width = 8  # int in [1, inf): ResNet-18 base channels (the usual value is 64; see the text)
+resnet18_lr = 0.001  # float in (0, inf): Adam learning rate of ResNet-18
+ntk_every = 2  # int in [1, inf): epochs between NTK spectrum records
+ntk_probe = 16  # int in [2, inf): training images in the NTK probe set
+threads = 1  # int in [0, inf): torch CPU threads (1 avoids oversubscription on a shared 2-core machine; 0: leave as is)
+device = "cpu"  # device: where the networks train ("cuda" works too)
 
 # %% [markdown]
 # ## The data
@@ -99,10 +99,9 @@ data = load_dataset("cifar10", seed=0, **bench.dataset_kwargs)
 print("source:", data.source)
 print(f"train {tuple(data.x_train.shape)}, test {tuple(data.x_test.shape)}, "
       f"classes: {', '.join(data.extras['class_names'])}")
-glue("n_train", len(data.x_train), display=False)
-glue("n_test", len(data.x_test), display=False)
-glue("resnet18_width", resnet18_width, display=False)
-glue("epochs", epochs, display=False)
+
+# %% tags=["remove-cell"]
+glue_values(n_train=len(data.x_train), n_test=len(data.x_test), resnet18_width=resnet18_width, epochs=epochs)
 
 # %% [markdown]
 # This run uses {glue:text}`n_train` training and {glue:text}`n_test` test images per seed.
@@ -166,9 +165,10 @@ res.table()  # mean [95 % interval] over the seeds
 # %%
 temps = res.frame[(res.frame.split == "fit") & (res.frame.metric == "temperature")]
 raw = res.summary(["cross_entropy_raw"])
-glue("temperature", float(temps.value.median()), display=False)
-glue("ce_raw", float(raw["mean"].iloc[0]), display=False)
 print("fitted temperature per seed:", temps.set_index("seed").value.round(4).to_dict())
+
+# %% tags=["remove-cell"]
+glue_values(temperature=float(temps.value.median()), ce_raw=float(raw["mean"].iloc[0]))
 
 # %% [markdown]
 # The fitted temperature has median {glue:text}`temperature:.3g`; with $T = 1$ the kernel
@@ -178,7 +178,6 @@ print("fitted temperature per seed:", temps.set_index("seed").value.round(4).to_
 # ## Accuracy and cross-entropy
 
 # %%
-glue("cifar_run", run_label(profile, n_seeds), display=False)
 fig, axes = figure(3, profile=profile, seeds=n_seeds, width=4.6)
 plot_learning_curves(res.frame, "accuracy", ax=axes[0], order=bench.models)
 axes[0].legend(fontsize=8)
@@ -190,6 +189,9 @@ plot_model_intervals(summary, "cross_entropy", ax=axes[2], n_expected=n_seeds,
 axes[2].set_title("final test cross-entropy")
 fig.tight_layout()
 glue_figure("fig_cifar_results", fig)
+
+# %% tags=["remove-cell"]
+glue_values(cifar_run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ```{glue:figure} fig_cifar_results
@@ -227,38 +229,35 @@ glue_figure("fig_cifar_paired", fig)
 # and test cross-entropy (negative: the ECRN is better) ({glue:text}`cifar_run`).
 # ```
 
-# %%
-means = summary.set_index(["metric", "model"])["mean"]
-for model in bench.models:
-    glue(f"acc_{model}", float(100 * means["accuracy", model]), display=False)
-    glue(f"ce_{model}", float(means["cross_entropy", model]), display=False)
-claims = [
-    ("cifar_accuracy_vs_ntk", "acc_ntk", "positive",
-     "On the CIFAR-10 5k subset the ECRN has higher test accuracy than NTK kernel regression.",
-     "test accuracy of ECRN minus NTK regression"),
+# %% tags=["hide-input"]
+claims = [  # (claim id, pair, expected sign of ECRN - baseline, what is measured)
+    ("cifar_accuracy_vs_ntk", "acc_ntk", "positive", "test accuracy of ECRN minus NTK regression"),
     ("cifar_cross_entropy_vs_ntk", "ce_ntk", "negative",
-     "On the CIFAR-10 5k subset the ECRN has lower test cross-entropy than NTK kernel regression.",
      "test cross-entropy of ECRN minus NTK regression (temperature-scaled)"),
-    ("cifar_accuracy_vs_resnet18", "acc_resnet18", "positive",
-     "On the CIFAR-10 5k subset the ECRN has higher test accuracy than ResNet-18.",
-     "test accuracy of ECRN minus ResNet-18"),
+    ("cifar_accuracy_vs_resnet18", "acc_resnet18", "positive", "test accuracy of ECRN minus ResNet-18"),
 ]
-for claim_id, key, expect, text, what in claims:
+cifar_verdicts = {}
+for claim_id, key, expect, what in claims:
     pair = pairs[key]
-    verdict = show_claim(
-        text,
+    cifar_verdicts[key] = check_claim(
+        claim_id,
         sign_rule(pair.mean_difference, pair.ci_low, pair.ci_high, expect=expect,
                   what=f"{what} (paired over {pair.n} seeds)"),
-        source=f"arXiv:2512.08264, key results (CIFAR-10 subset); setup reconstructed; "
-               f"profile {profile}, {len(data.x_train)} training images",
+        profile=profile, seeds=pair.n, glue_as=f"verdict_{key}",
+        note=f"profile {profile}, {len(data.x_train)} training images",
+        values={**pair.as_dict(), "n_train": len(data.x_train),
+                "epochs": epochs, "resnet18_width": resnet18_width},
     )
-    record_claim(claim_id, verdict, profile=profile, seeds=pair.n,
-                 values={**pair.as_dict(), "n_train": len(data.x_train),
-                         "epochs": epochs, "resnet18_width": resnet18_width})
-    glue(f"verdict_{key}", verdict.verdict, display=False)
-    glue(f"outcome_{key}", claim_outcome(verdict.verdict), display=False)
-    scale = 100.0 if key.startswith("acc") else 1.0
-    glue(f"diff_{key}", float(scale * pair.mean_difference), display=False)
+
+# %% tags=["remove-cell"]
+means = summary.set_index(["metric", "model"])["mean"]
+glue_values(
+    {f"acc_{model}": float(100 * means["accuracy", model]) for model in bench.models},
+    {f"ce_{model}": float(means["cross_entropy", model]) for model in bench.models},
+    {f"outcome_{key}": claim_outcome(v.verdict) for key, v in cifar_verdicts.items()},
+    {f"diff_{key}": float((100.0 if key.startswith("acc") else 1.0) * pairs[key].mean_difference)
+     for key in cifar_verdicts},  # accuracies in percentage points
+)
 
 # %% [markdown]
 # **Against NTK kernel regression.** Mean test accuracy {glue:text}`acc_ecrn:.1f` % for the
@@ -301,10 +300,11 @@ fig.tight_layout()
 glue_figure("fig_cifar_ntk", fig)
 
 ntk_table = res.ntk_summary()  # medians over seeds at the last recorded epoch
-for model in nets:
-    glue(f"lam_ratio_{model}", float(ntk_table.loc[model, "lambda_max_ratio"]), display=False)
-    glue(f"change_{model}", float(ntk_table.loc[model, "kernel_change"]), display=False)
 ntk_table
+
+# %% tags=["remove-cell"]
+glue_values({f"lam_ratio_{model}": float(ntk_table.loc[model, "lambda_max_ratio"]) for model in nets},
+            {f"change_{model}": float(ntk_table.loc[model, "kernel_change"]) for model in nets})
 
 # %% [markdown]
 # ```{glue:figure} fig_cifar_ntk
@@ -337,9 +337,10 @@ ntk_table
 
 # %%
 diverged = res.diverged()
-glue("n_diverged", int(diverged["diverged"].sum()), display=False)
-glue("n_runs", int(diverged["seeds"].sum()), display=False)
 diverged
+
+# %% tags=["remove-cell"]
+glue_values(n_diverged=int(diverged["diverged"].sum()), n_runs=int(diverged["seeds"].sum()))
 
 # %% [markdown]
 # {glue:text}`n_diverged` of {glue:text}`n_runs` runs diverged in this profile.

@@ -40,18 +40,18 @@
 # says not supported), *inconclusive* (the interval straddles the predicted side or
 # range), and *not run in this profile* (no chapter saved a record for it in this profile).
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import HTML, display
-from myst_nb import glue
 
-from ntkbook.pipeline.notebooks import ROOT
+from ntkbook.pipeline.paths import RESULTS_DIR, ROOT
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.report import plot_status_counts
 from ntkbook.claims.report import STATUS_ORDER, reproduction_table, status_counts
+from ntkbook.plots.glue import glue_values
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner); the report reads that profile's records
-measured_dir = "book/measured"  # full-profile records saved with the book (from runs made while it was written)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner); the report reads that profile's records
+measured_dir = "book/measured"  # str: full-profile records saved with the book (from runs made while it was written)
 
 # %% [markdown]
 # ## The table
@@ -61,7 +61,7 @@ measured_dir = "book/measured"  # full-profile records saved with the book (from
 # its own inputs stops the report with an error rather than being shown.
 
 # %%
-table = reproduction_table(profile)
+table = reproduction_table(profile, results_dir=RESULTS_DIR)
 columns = ["id", "status", "claim", "seeds", "measured", "chapter"]
 
 
@@ -77,15 +77,17 @@ show_table(table)
 counts = status_counts(table)
 paper = table[table.kind == "paper"]
 theory = table[table.kind == "theory"]
-glue("n_claims", len(table), display=False)
-glue("n_paper", len(paper), display=False)
-glue("n_theory", len(theory), display=False)
-for status in STATUS_ORDER:
-    key = status.replace(" ", "_")
-    glue(f"paper_{key}", int((paper.status == status).sum()), display=False)
-    glue(f"theory_{key}", int((theory.status == status).sum()), display=False)
-glue("report_run", run_label(profile, "as listed per claim"), display=False)
 counts
+
+# %% tags=["remove-cell"]
+glue_values(
+    {f"paper_{status.replace(' ', '_')}": int((paper.status == status).sum()) for status in STATUS_ORDER},
+    {f"theory_{status.replace(' ', '_')}": int((theory.status == status).sum()) for status in STATUS_ORDER},
+    n_claims=len(table),
+    n_paper=len(paper),
+    n_theory=len(theory),
+    report_run=run_label(profile, "as listed per claim"),
+)
 
 # %% [markdown]
 # The book tests {glue:text}`n_claims` claims: {glue:text}`n_paper` of the paper's and
@@ -120,11 +122,15 @@ glue_figure("fig_status", fig)
 # %%
 measured = reproduction_table("full", results_dir=ROOT / measured_dir)
 is_paper = measured.kind == "paper"
-glue("full_paper_reproduced", int((is_paper & (measured.status == STATUS_ORDER[0])).sum()), display=False)
-glue("full_paper_not_reproduced", int((is_paper & (measured.status == STATUS_ORDER[1])).sum()), display=False)
-glue("full_paper_inconclusive", int((is_paper & (measured.status == STATUS_ORDER[2])).sum()), display=False)
-glue("full_not_run", int((measured.status == STATUS_ORDER[3]).sum()), display=False)
 show_table(measured)
+
+# %% tags=["remove-cell"]
+glue_values(
+    full_paper_reproduced=int((is_paper & (measured.status == STATUS_ORDER[0])).sum()),
+    full_paper_not_reproduced=int((is_paper & (measured.status == STATUS_ORDER[1])).sum()),
+    full_paper_inconclusive=int((is_paper & (measured.status == STATUS_ORDER[2])).sum()),
+    full_not_run=int((measured.status == STATUS_ORDER[3]).sum()),
+)
 
 # %% [markdown]
 # At paper scale, {glue:text}`full_paper_reproduced` of the paper's claims are reproduced,

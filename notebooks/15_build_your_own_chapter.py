@@ -37,12 +37,12 @@
 
 # %%
 import pandas as pd
-from myst_nb import glue
 
 from ntkbook.data import load_dataset
 from ntkbook.experiments.runs import paired_comparison, summarize
 from ntkbook.models import ECRN
 from ntkbook.plots import figure, glue_figure, run_label
+from ntkbook.plots.glue import glue_values
 from ntkbook.train import NTKTracker, train
 from ntkbook.claims.rules import show_claim, sign_rule
 
@@ -55,16 +55,16 @@ from ntkbook.claims.rules import show_claim, sign_rule
 # `-p alphas big` is refused with a clear message.
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-alphas = [0.1, 0.5, 1.0]  # residual scales to compare
-width = 256  # hidden width of the ECRN
-depth = 4  # residual blocks
-n_train = 256  # training points of the sinusoid task
-epochs = 200  # full-batch gradient-descent epochs
-lr = 0.5  # learning rate
-n_probe = 64  # probe points for the NTK
-n_seeds = 5  # seeds per alpha
-device = "cpu"  # "cuda" runs the same code on a GPU
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+alphas = [0.1, 0.5, 1.0]  # list of at least 2 floats in [0, inf): residual scales to compare
+width = 256  # int in [1, inf): hidden width of the ECRN
+depth = 4  # int in [1, inf): residual blocks
+n_train = 256  # int in [2, inf): training points of the sinusoid task
+epochs = 200  # int in [1, inf): full-batch gradient-descent epochs
+lr = 0.5  # float in (0, inf): learning rate
+n_probe = 64  # int in [2, inf): probe points for the NTK
+n_seeds = 5  # int in [2, inf): seeds per alpha
+device = "cpu"  # device: "cuda" runs the same code on a GPU
 
 # %% [markdown]
 # ## 2. Data
@@ -95,7 +95,7 @@ for alpha in alphas:
         rows.append({"model": f"alpha={alpha:g}", "seed": seed, "epoch": int(ntk.epoch.iloc[-1]),
                      "split": "probe", "metric": "kernel_change", "value": float(ntk.value.iloc[-1])})
 runs = pd.DataFrame(rows)
-glue("n_diverged", n_diverged, display=False)
+glue_values(n_diverged=n_diverged)
 summary = summarize(runs)
 summary["alpha"] = summary["model"].str.removeprefix("alpha=").astype(float)
 summary
@@ -120,7 +120,7 @@ def plot_change(summary: pd.DataFrame, ax):
 fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_change(summary, ax)
 glue_figure("fig_template_change", fig)
-glue("template_run", run_label(profile, n_seeds), display=False)
+glue_values(template_run=run_label(profile, n_seeds))
 
 # %% [markdown]
 # ```{glue:figure} fig_template_change
@@ -143,13 +143,17 @@ verdict = show_claim(
     sign_rule(paired.mean_difference, paired.ci_low, paired.ci_high, expect="positive", what="change(alpha_max) - change(alpha_min)"),
     source="the question of this template",
 )
-glue("template_diff", float(paired.mean_difference), display=False)
+glue_values(template_diff=float(paired.mean_difference))
 
 # %% [markdown]
 # The mean paired difference is {glue:text}`template_diff:.3g`. A chapter of your own
-# would now discuss what this means, and save its verdict with
-# `ntkbook.claims.registry.record_claim` after adding its claim to `ntkbook.claims.registry.CLAIMS`, so that
-# the {ref}`chapter-reproduction-report` picks it up.
+# would now discuss what this means. To have the {ref}`chapter-reproduction-report` pick it
+# up, add the claim (its id, wording and source) to `ntkbook.claims.registry.CLAIMS` and
+# replace `show_claim` by one call, `ntkbook.claims.chapter.check_claim(claim_id, verdict,
+# profile=profile, seeds=n_seeds)`: it takes the wording from the registry, shows the box,
+# saves the record (in a canonical run only) and glues the verdict. The book's chapters also
+# tag their plumbing cells: `remove-cell` for cells that only glue numbers, `hide-input` for
+# set-up and claim cells.
 #
 # ## Exercises
 #

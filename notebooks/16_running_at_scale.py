@@ -32,20 +32,19 @@
 # * list how long each chapter took in this build, read from the runner's own records, and
 # * list the measured times of `full`-profile runs that were saved with the book.
 
-# %%
+# %% tags=["hide-input"]
 import json
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import HTML, display
-from myst_nb import glue
 
 from ntkbook.pipeline.notebooks import ROOT
 from ntkbook.claims.report import chapter_timings
+from ntkbook.plots.glue import glue_values
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-timings_dir = "book/timings"  # saved timing records of full-profile runs
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+timings_dir = "book/timings"  # str: saved timing records of full-profile runs
 
 # %% [markdown]
 # ## The full profile
@@ -96,9 +95,10 @@ timings_dir = "book/timings"  # saved timing records of full-profile runs
 this_build = chapter_timings(ROOT / "book" / "chapters")
 this_build = this_build[this_build.chapter != "16_running_at_scale"].reset_index(drop=True)
 total = float(this_build.seconds.sum())
-glue("build_total_min", total / 60, display=False)
-glue("build_n", len(this_build), display=False)
 display(HTML(this_build.to_html(index=False, float_format=lambda v: f"{v:.1f}")))
+
+# %% tags=["remove-cell"]
+glue_values(build_total_min=total / 60, build_n=len(this_build))
 
 # %% [markdown]
 # The {glue:text}`build_n` chapters executed before this one took
@@ -123,12 +123,14 @@ for path in sorted((ROOT / timings_dir).glob("*.json")):
     for chapter, seconds in rec.get("seconds", {}).items():
         records.append({"run": path.stem, "machine": where, "chapter": chapter, "seconds": seconds})
 full = pd.DataFrame(records, columns=["run", "machine", "chapter", "seconds"])
-glue("n_full_runs", full.run.nunique(), display=False)
 if full.empty:
     print("No full-profile timing record is saved with this book yet.")
 else:
     wide = full.pivot_table(index="chapter", columns="machine", values="seconds", aggfunc="first")
     display(HTML(wide.to_html(float_format=lambda v: f"{v:.0f}", na_rep="not run")))
+
+# %% tags=["remove-cell"]
+glue_values(n_full_runs=full.run.nunique())
 
 # %% [markdown]
 # {glue:text}`n_full_runs` saved full-profile run(s) are listed above, in seconds per

@@ -33,19 +33,19 @@
 #   Jacobian contraction, the share of the machine's matrix-product rate, memory bounds,
 #   and iterative and matrix-free eigenvalues.
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import HTML, display
-from myst_nb import glue
 
 from ntkbook.experiments.ntk_speed import benchmark_targets, ntk_benchmark
 from ntkbook.ntk import NTKMethod
 from ntkbook.plots import figure, glue_figure, run_label
+from ntkbook.plots.glue import glue_values
 from ntkbook.plots.ntk_speed import plot_method_times
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-benchmark_profile = "full"  # "full": N in {256, 1024, 4096} and the large-N tasks; "ci": small N
-device = "cpu"  # "cuda" times the GPU path
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+benchmark_profile = "full"  # one of ci, full: "full": N in {256, 1024, 4096} and the large-N tasks; "ci": small N
+device = "cpu"  # device: "cuda" times the GPU path
 
 # %% [markdown]
 # ## What each method costs
@@ -68,10 +68,10 @@ for method in NTKMethod:
 # %%
 table = ntk_benchmark(benchmark_profile, device=device)
 matmul = table.attrs["matmul_GFLOPs"]
-glue("matmul_rate", matmul, display=False)
-glue("threads", table.attrs["threads"], display=False)
-glue("memory_rule", table.attrs["peak_memory"], display=False)
 display(HTML(table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="")))
+
+# %% tags=["remove-cell"]
+glue_values(matmul_rate=matmul, threads=table.attrs["threads"], memory_rule=table.attrs["peak_memory"])
 
 # %% [markdown]
 # This machine multiplies matrices at {glue:text}`matmul_rate:.0f` GFLOP/s with
@@ -83,7 +83,9 @@ fig, axes = figure(2, profile=profile, seeds=1)
 plot_method_times(table, ax=axes[0], model="mlp")
 plot_method_times(table, ax=axes[1], model="ecrn")
 glue_figure("fig_method_times", fig)
-glue("bench_run", run_label(profile, 1) + f", benchmark profile {benchmark_profile}, device {device}", display=False)
+
+# %% tags=["remove-cell"]
+glue_values(bench_run=run_label(profile, 1) + f", benchmark profile {benchmark_profile}, device {device}")
 
 # %% [markdown]
 # ```{glue:figure} fig_method_times
@@ -100,9 +102,10 @@ glue("bench_run", run_label(profile, 1) + f", benchmark profile {benchmark_profi
 
 # %%
 targets = benchmark_targets(table)
-glue("n_targets", len(targets), display=False)
-glue("n_met", int(targets["met"].sum()), display=False)
 display(HTML(targets.to_html(index=False, float_format=lambda v: f"{v:.3g}")))
+
+# %% tags=["remove-cell"]
+glue_values(n_targets=len(targets), n_met=int(targets["met"].sum()))
 
 # %% [markdown]
 # {glue:text}`n_met` of the {glue:text}`n_targets` targets evaluated in this run are met.

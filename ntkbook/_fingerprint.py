@@ -17,7 +17,7 @@ import functools
 import hashlib
 from pathlib import Path
 
-__all__ = ["code_fingerprint", "PACKAGE_DIR"]
+__all__ = ["code_fingerprint", "package_fingerprint", "PACKAGE_DIR"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Layers that only read results: a change there never changes a number.
@@ -31,13 +31,31 @@ def code_fingerprint() -> str:
     import scipy
     import torch
 
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        rel = path.relative_to(PACKAGE_DIR)
-        if rel.parts[0] in _READERS:
-            continue
-        digest.update(str(rel).encode())
-        digest.update(path.read_bytes())
+    digest = _source_digest(skip=_READERS)
     for lib in (torch, numpy, scipy):
         digest.update(f"{lib.__name__}=={lib.__version__}".encode())
     return digest.hexdigest()
+
+
+def _source_digest(skip: tuple[str, ...] = ()):
+    """SHA-256 over the package's ``*.py`` files (relative path and bytes, in sorted order),
+    leaving out the top-level folders named in ``skip``: the one way the package hashes its code."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        rel = path.relative_to(PACKAGE_DIR)
+        if rel.parts[0] in skip:
+            continue
+        digest.update(str(rel).encode())
+        digest.update(path.read_bytes())
+    return digest
+
+
+def package_fingerprint() -> str:
+    """SHA-256 (hex) of every source file of the package, the readers included.
+
+    For executed notebooks rather than cached numbers: a chapter's output also depends on
+    the plots and the claims code, so a change anywhere in the package reruns it. Not
+    memoized: a long session (``ntkbook book``, a notebook calling the pipeline) may see the
+    sources change between two runs.
+    """
+    return _source_digest().hexdigest()

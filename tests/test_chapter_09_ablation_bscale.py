@@ -6,7 +6,8 @@ import os
 import pandas as pd
 import pytest
 
-from ntkbook.experiments.ablations import bscale_contrasts, bscale_point, filtered_stderr
+from ntkbook.experiments.ablations import bscale_contrasts, bscale_point
+from ntkbook.pipeline.sweep import filtered_stderr
 from ntkbook.claims.rules import weakest_verdict
 from ntkbook.claims.rules import sign_rule
 

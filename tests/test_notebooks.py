@@ -2,11 +2,10 @@
 
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from ntkbook.pipeline import cli, notebooks
+from ntkbook.pipeline import cli, notebooks, paths
 from ntkbook.pipeline.notebooks import ParameterError, declared_parameters, read_notebook, validate_parameters
 
 SOURCE = textwrap.dedent(
@@ -42,9 +41,10 @@ def toy(tmp_path, monkeypatch):
     (prof_dir / "ci").mkdir(parents=True)
     (nb_dir / "toy.py").write_text(SOURCE)
     (prof_dir / "ci" / "toy.yaml").write_text("width: 8\n")
-    monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", nb_dir)
-    monkeypatch.setattr(notebooks, "PROFILE_DIR", prof_dir)
-    monkeypatch.setattr(notebooks, "EXECUTED_DIR", out_dir)
+    monkeypatch.setattr(paths, "NOTEBOOK_DIR", nb_dir)
+    monkeypatch.setattr(paths, "PROFILE_DIR", prof_dir)
+    monkeypatch.setattr(paths, "EXECUTED_DIR", out_dir)
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
     return tmp_path
 
 
@@ -59,7 +59,7 @@ def test_unknown_parameter_is_rejected_with_the_notebook_and_name():
 
 
 def test_wrong_type_names_notebook_parameter_and_expected_type():
-    with pytest.raises(ParameterError, match=r"'width' of notebook 'toy' must be of type int .*Got 'wide' of type str"):
+    with pytest.raises(ParameterError, match=r"The 'width' parameter of notebook 'toy' must be of type int .*Got 'wide' of type str"):
         validate_parameters({"width": 512}, {"width": "wide"}, "toy")
 
 
@@ -84,7 +84,7 @@ def test_cli_exits_2_with_one_clear_message_for_a_bad_parameter(toy, capsys):
     status = cli.main(["run", "toy", "-p", "width", "wide"])
     err = capsys.readouterr().err
     assert status == 2
-    assert "ntkbook: error: The parameter 'width' of notebook 'toy' must be of type int" in err
+    assert "ntkbook: error: The 'width' parameter of notebook 'toy' must be of type int" in err
     assert not (toy / "out" / "toy.ipynb").exists()  # nothing ran, nothing written
 
 
@@ -130,7 +130,7 @@ def test_failed_run_keeps_the_previous_output_and_leaves_no_partial_file(toy, ca
 
 def test_toc_lists_every_notebook_source_and_every_source_is_in_the_toc():
     stems = notebooks.toc_notebooks()
-    sources = sorted(p.stem for p in notebooks.NOTEBOOK_DIR.glob("*.py"))
+    sources = sorted(p.stem for p in paths.NOTEBOOK_DIR.glob("*.py"))
     assert sorted(stems) == sources
 
 
@@ -150,3 +150,45 @@ def test_stamp_records_fingerprint_profile_and_time(toy, monkeypatch):
     notebooks._stamp_path(out).write_text(json.dumps({"fingerprint": "abc"}))
     assert notebooks.is_up_to_date(out, "abc")
     assert not notebooks.is_up_to_date(out, "abd")
+
+
+# ----------------------------------------------------------------------------- the constraint convention
+
+
+@pytest.mark.parametrize(
+    "comment, good, bad, allowed",
+    [
+        ("int in [1, inf): hidden width", [1, 512], [0, -4, 2.5, True, "8"], "an int in the range [1, inf)"),
+        ("int in (0, 10): a count", [1, 9], [0, 10], "an int in the range [1, 9]"),
+        ("float in (0, 2): a step factor", [0.5, 1], [0, 2, float("nan"), float("inf"), False], "a finite float in the range (0, 2)"),
+        ("one of float32, float64: precision", ["float32"], ["float16", 32], "a str among ['float32', 'float64']"),
+        ("bool: a switch", [True, False], [0, "yes"], "a bool"),
+        ("str: an address", ["", "tcp://host:8786"], [1, None], "a str"),
+        ("device: where it runs", ["cpu", "cuda", "cuda:1", "mps"], ["gpu", "cuda:x", 0], "a torch device string"),
+        ("list of at least 2 ints in [1, inf): widths", [[1, 2], [4, 8, 16]], [[1], [], [0, 1], 3], "a list of at least 2 ints"),
+        ("list of 2 floats in (-inf, inf): a range", [[-0.75, -0.25]], [[1.0], [1.0, 2.0, 3.0]], "a list of 2 finite floats"),
+        ("list of floats in [0, 1): probabilities", [[0.0, 0.5]], [[1.0], []], "a non-empty list of finite floats in the range [0, 1)"),
+    ],
+)
+def test_a_constraint_in_the_comment_accepts_and_refuses_what_it_says(comment, good, bad, allowed):
+    from ntkbook.pipeline.parameters import parse_constraint
+
+    constraint, description = parse_constraint(comment)
+    assert description == comment.split(": ", 1)[1]
+    assert constraint.allowed().startswith(allowed)
+    for value in good:
+        constraint.check(value, "p", "notebook 'toy'")
+    for value in bad:
+        with pytest.raises(ValueError, match=r"The 'p' parameter of notebook 'toy' must be "):
+            constraint.check(value, "p", "notebook 'toy'")
+
+
+def test_a_comment_that_is_only_a_description_declares_no_constraint():
+    from ntkbook.pipeline.parameters import parse_constraint
+
+    assert parse_constraint("# N: inputs in the Gram matrix") == (None, "N: inputs in the Gram matrix")
+
+
+def test_cli_values_in_exponent_notation_are_floats():
+    assert notebooks.parse_cli_value("1e-3") == 0.001
+    assert notebooks.parse_cli_value("-4") == -4 and notebooks.parse_cli_value("float16") == "float16"

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ntkbook.experiments.ntk_speed import benchmark_targets, matmul_rate, ntk_benchmark
+from ntkbook.experiments.ntk_speed import bench_model, benchmark_targets, matmul_rate, ntk_benchmark
 
 
 def test_matmul_rate_is_a_positive_gflops_number():
@@ -34,15 +34,40 @@ def test_targets_are_evaluated_from_the_table():
     df = ntk_benchmark("ci", sizes=(16,), models=("mlp",), large=False)
     t = benchmark_targets(df)
     row = t[t["target"].str.startswith("auto vs torch.func")].iloc[0]
-    assert row["N"] == 16 and row["issue_N"] == 1024 and row["met"] is None  # not judged away from the issue's size
+    assert row["N"] == 16 and row["target_N"] == 1024 and row["met"] is None  # not judged away from its size
 
 
 def test_unknown_profile_is_refused():
-    with pytest.raises(ValueError, match="'profile'"):
+    with pytest.raises(ValueError, match="'profile' parameter of ntk_benchmark"):
         ntk_benchmark("huge")
 
 
-def test_targets_are_judged_at_the_issue_sizes():
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(models=("mlp", "resnet")), "models"),
+    (dict(methods=("jacobian", "fast")), "methods"),
+    (dict(sizes=(16, 2.5)), "sizes"),
+    (dict(time_limit=float("nan")), "time_limit"),
+    (dict(seed=-1), "seed"),
+    (dict(isolate=1), "isolate"),
+])
+def test_bad_arguments_are_refused_before_anything_is_measured(kwargs, name):
+    with pytest.raises(ValueError, match=f"'{name}' parameter of ntk_benchmark"):
+        ntk_benchmark("ci", **kwargs)
+
+
+def test_bench_model_refuses_an_unknown_network():
+    with pytest.raises(ValueError, match="'name' parameter of bench_model"):
+        bench_model("resnet")
+
+
+def test_the_table_has_the_documented_columns_in_order():
+    from ntkbook.experiments.ntk_speed import COLUMNS
+
+    df = ntk_benchmark("ci", sizes=(8,), models=("mlp",), methods=("jacobian",), large=False, time_limit=1e9)
+    assert tuple(df.columns) == COLUMNS and list(df["method"]) == ["jacobian"]
+
+
+def test_targets_are_judged_at_the_sizes_they_are_stated_for():
     import pandas as pd
 
     rows = [

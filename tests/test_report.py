@@ -75,11 +75,74 @@ def test_no_chapter_types_a_status_or_verdict_into_code():
 
 def test_saved_records_of_the_built_book_all_derive_their_status():
     """After `make book`, every record the chapters saved re-derives to its own verdict."""
-    for profile_dir in sorted((ROOT / "results" / "claims").glob("*")) if (ROOT / "results" / "claims").exists() else []:
-        reproduction_table(profile_dir.name)  # raises ReportError on any record that does not derive
-        assert load_records(profile_dir.name)
+    results = ROOT / "results"
+    for profile_dir in sorted((results / "claims").glob("*")) if (results / "claims").exists() else []:
+        reproduction_table(profile_dir.name, results_dir=results)  # raises ReportError on any record that does not derive
+        assert load_records(profile_dir.name, results_dir=results)
 
 
 def test_full_profile_records_saved_with_the_book_all_derive_their_status():
     table = reproduction_table("full", results_dir=ROOT / "book" / "measured")
     assert (table.status != NOT_RUN).sum() >= 20
+
+
+def test_record_claim_saves_nothing_outside_a_canonical_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("NTKBOOK_CLAIMS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert record_claim("ntk_psd", interval_rule(0.0, 0.0, 0.0, (-1, 1)), profile="ci", seeds=1) is None
+    assert list(tmp_path.rglob("*.json")) == []
+
+
+def test_record_claim_saves_into_the_folder_a_canonical_run_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("NTKBOOK_CLAIMS_DIR", str(tmp_path / "claims" / "ci"))
+    path = record_claim("ntk_psd", interval_rule(0.0, 0.0, 0.0, (-1, 1)), profile="ci", seeds=1)
+    assert path == tmp_path / "claims" / "ci" / "ntk_psd.json"
+    assert load_records("ci")["ntk_psd"]["verdict"] == "supported"  # read back beside the same folder
+
+
+def test_load_records_without_a_folder_outside_a_canonical_run_says_what_it_needs(monkeypatch):
+    monkeypatch.delenv("NTKBOOK_CLAIMS_DIR", raising=False)
+    with pytest.raises(ValueError, match="'results_dir'"):
+        load_records("ci")
+
+
+def test_a_nan_measurement_is_saved_as_strict_json_null_and_read_back_as_nan(tmp_path):
+    import math
+
+    path = record_claim("width_convergence_rate", interval_rule(math.nan, -0.6, math.inf, (-0.7, -0.3)), profile="ci",
+                        seeds=3, values={"slope": math.nan, "ok": 1.0}, results_dir=tmp_path)
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    record = json.loads(path.read_text(), parse_constant=refuse)  # strict JSON: no NaN, no Infinity
+    assert record["inputs"]["estimate"] is None and record["inputs"]["high"] is None and record["values"]["slope"] is None
+    loaded = load_records("ci", results_dir=tmp_path)["width_convergence_rate"]
+    assert math.isnan(loaded["inputs"]["estimate"]) and math.isnan(loaded["inputs"]["high"])
+    table = reproduction_table("ci", results_dir=tmp_path).set_index("id")
+    assert table.loc["width_convergence_rate", "status"] == "inconclusive"
+
+
+def test_a_none_that_a_rule_accepts_stays_none(tmp_path):
+    from ntkbook.claims.rules import threshold_rule
+
+    record_claim("ntk_psd", threshold_rule(0.1, at_most=1.0), profile="ci", seeds=1, results_dir=tmp_path)
+    assert load_records("ci", results_dir=tmp_path)["ntk_psd"]["inputs"]["at_least"] is None
+
+
+def test_a_truncated_claim_record_raises_an_error_naming_the_file(tmp_path):
+    path = record_claim("ntk_psd", interval_rule(0.0, 0.0, 0.0, (-1, 1)), profile="ci", seeds=1, results_dir=tmp_path)
+    path.write_text(path.read_text()[:40])
+    with pytest.raises(ValueError, match=r"ntk_psd\.json is not valid JSON"):
+        load_records("ci", results_dir=tmp_path)
+    with pytest.raises(ReportError, match=r"ntk_psd\.json is not valid JSON"):
+        reproduction_table("ci", results_dir=tmp_path)
+
+
+def test_the_claims_layer_does_not_import_the_pipeline():
+    import ast
+
+    for name in ("registry.py", "report.py", "rules.py"):
+        tree = ast.parse((ROOT / "ntkbook" / "claims" / name).read_text())
+        imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+        assert not [m for m in imported if m.startswith("ntkbook.pipeline")], name

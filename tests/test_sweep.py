@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from ntkbook.pipeline import cli, notebooks
+from ntkbook.pipeline import cli, paths
 from ntkbook.pipeline.notebooks import ParameterError
 from ntkbook.pipeline.sweep import run_sweep
 
@@ -31,13 +31,14 @@ def point(tmp_path, monkeypatch):
     nb_dir.mkdir(parents=True)
     (nb_dir / "point.py").write_text(SOURCE)
     (tmp_path / "profiles" / "ci").mkdir(parents=True)
-    monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", tmp_path / "notebooks")
-    monkeypatch.setattr(notebooks, "PROFILE_DIR", tmp_path / "profiles")
+    monkeypatch.setattr(paths, "NOTEBOOK_DIR", tmp_path / "notebooks")
+    monkeypatch.setattr(paths, "PROFILE_DIR", tmp_path / "profiles")
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
     return tmp_path
 
 
 def test_a_bad_value_stops_the_sweep_before_any_run(point):
-    with pytest.raises(ParameterError, match=r"'scale' of notebook 'point' must be of type float.*'big'"):
+    with pytest.raises(ParameterError, match=r"The 'scale' parameter of notebook 'point' must be of type float.*'big'"):
         run_sweep("point", "scale", [1.0, "big"], output_dir=point / "out")
     assert not list((point / "out").glob("*.ipynb")) if (point / "out").exists() else True
 
@@ -66,3 +67,24 @@ def test_sweep_runs_on_a_two_worker_local_dask_cluster(point):
     assert list(table["status"]) == ["ok", "ok"]
     assert table["squared"].tolist() == pytest.approx([0.25, 4.0])
     assert table["label"].tolist() == ["s=0.5", "s=2.0"]
+
+
+@pytest.mark.slow
+def test_a_sweep_never_touches_another_writers_partial_table(point):
+    out = point / "out"
+    out.mkdir()
+    other = out / ".runs.csv.partial"  # the name every sweep used to write its table through
+    other.write_text("another sweep's rows, half written")
+    table = run_sweep("point", "scale", [2.0], workers=1, output_dir=out)
+    assert other.read_text() == "another sweep's rows, half written"
+    assert (out / "runs.csv").read_text().splitlines()[0].startswith("scale,status")
+    assert list(table["status"]) == ["ok"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".runs.csv.") and p != other]  # no partial of its own left
+
+
+def test_a_sweep_over_a_value_out_of_the_declared_range_is_refused_before_any_run(point):
+    source = point / "notebooks" / "runs" / "point.py"
+    source.write_text(SOURCE.replace("scale = 1.0\n", "scale = 1.0  # float in (0, inf): the scale\n"))
+    with pytest.raises(ParameterError, match=r"The 'scale' parameter of notebook 'point' must be a finite float in the range \(0, inf\)\. Got -1\.0 instead"):
+        run_sweep("point", "scale", [1.0, -1.0], output_dir=point / "out")
+    assert not (point / "out").exists()

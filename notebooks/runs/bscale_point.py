@@ -34,19 +34,19 @@ from myst_nb import glue
 from ntkbook.experiments.ablations import bscale_point
 
 # %% tags=["parameters"]
-profile = "full"  # which profile produced this run (set by the runner)
-fourier_scale = 10.0  # sigma: the entries of B are N(0, sigma^2)
-n_seeds = 8  # seeds (each draws data, B and weights)
-n_train = 32  # training points on [0, 1]
-n_test = 256  # test points (a grid on [0, 1]), scored against the clean target
-noise = 0.1  # std of the Gaussian noise on the training targets
-width = 128  # ECRN width
-depth = 4  # ECRN residual blocks
-n_fourier = 64  # frequencies in B (the embedding has 2 n_fourier features)
-lr = 0.5  # full-batch gradient descent step
-epochs = 1000  # gradient descent steps
-device = "cpu"  # where the network runs ("cuda" works too)
-cpu_threads = 1  # torch CPU threads; these small matrices run fastest on one (0: torch default)
+profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
+fourier_scale = 10.0  # float in [0, inf): sigma: the entries of B are N(0, sigma^2)
+n_seeds = 8  # int in [1, inf): seeds (each draws data, B and weights)
+n_train = 32  # int in [2, inf): training points on [0, 1]
+n_test = 256  # int in [2, inf): test points (a grid on [0, 1]), scored against the clean target
+noise = 0.1  # float in [0, inf): std of the Gaussian noise on the training targets
+width = 128  # int in [1, inf): ECRN width
+depth = 4  # int in [1, inf): ECRN residual blocks
+n_fourier = 64  # int in [1, inf): frequencies in B (the embedding has 2 n_fourier features)
+lr = 0.5  # float in (0, inf): full-batch gradient descent step
+epochs = 1000  # int in [1, inf): gradient descent steps
+device = "cpu"  # device: where the network runs ("cuda" works too)
+cpu_threads = 1  # int in [0, inf): torch CPU threads; these small matrices run fastest on one (0: torch default)
 
 # %%
 if cpu_threads > 0:

@@ -7,18 +7,19 @@ disagrees with what its inputs give, or whose rule cannot be applied, raises
 :class:`ReportError` instead of being shown.
 
 :func:`chapter_timings` reads the wall time of every executed chapter from the stamps
-the runner writes, for the page on running the book at scale.
+the runner writes beside the executed chapters, for the page on running the book at scale.
+Like the rest of the claims layer, this module never asks where the repository is: the
+caller passes the folders.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from ntkbook._io import read_json
 from ntkbook.claims.registry import CLAIMS, NOT_RUN, STATUS, derived_status, load_records
-from ntkbook.pipeline.notebooks import EXECUTED_DIR
 
 STATUS_ORDER = ["reproduced", "not reproduced", "inconclusive", NOT_RUN]
 
@@ -30,13 +31,20 @@ class ReportError(ValueError):
 def reproduction_table(profile: str, results_dir=None) -> pd.DataFrame:
     """One row per claim: id, kind, claim, chapter, source, profile, seeds, measured, status.
 
+    ``results_dir`` is the folder holding ``claims/PROFILE/`` (see
+    :func:`ntkbook.claims.registry.load_records` for the default).
+
     Raises
     ------
     ReportError
-        When a record names an unknown claim, cannot be re-derived from its inputs, or
-        carries a verdict that its own inputs do not give (a hand-edited record).
+        When a record is not valid JSON (truncated), names an unknown claim, cannot be
+        re-derived from its inputs, or carries a verdict that its own inputs do not give
+        (a hand-edited record).
     """
-    records = load_records(profile, results_dir)
+    try:
+        records = load_records(profile, results_dir)
+    except ValueError as err:
+        raise ReportError(str(err)) from None
     unknown = sorted(set(records) - set(CLAIMS))
     if unknown:
         raise ReportError(f"Saved records name claims that are not in ntkbook.claims.registry.CLAIMS: {unknown}.")
@@ -76,10 +84,11 @@ def status_counts(table: pd.DataFrame) -> pd.DataFrame:
     return table.groupby(["kind", "status"], observed=False).size().unstack(fill_value=0)
 
 
-def chapter_timings(executed_dir: str | Path = EXECUTED_DIR) -> pd.DataFrame:
-    """Wall time (s) and profile of the last execution of every chapter, from the runner's stamps."""
+def chapter_timings(executed_dir: str | Path) -> pd.DataFrame:
+    """Wall time (s) and profile of the last execution of every chapter in ``executed_dir``,
+    from the runner's stamps (a truncated stamp raises ``ValueError`` naming it)."""
     rows = []
     for stamp in sorted(Path(executed_dir).glob(".*.stamp.json")):
-        data = json.loads(stamp.read_text())
+        data = read_json(stamp)
         rows.append({"chapter": stamp.name[1:].removesuffix(".stamp.json"), "profile": data.get("profile"), "seconds": data.get("seconds")})
     return pd.DataFrame(rows, columns=["chapter", "profile", "seconds"])

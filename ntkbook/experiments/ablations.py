@@ -74,7 +74,6 @@ __all__ = [
     "width_kernel_change",
     "final_kernel_change",
     "bscale_contrasts",
-    "filtered_stderr",
     "MAX_ENUMERATED_DEPTH",
 ]
 
@@ -392,29 +391,3 @@ def bscale_contrasts(table: pd.DataFrame) -> dict[str, object]:
         mean, low, high = t_interval(diff)
         out[name] = {"differences": diff.tolist(), "mean": mean, "low": low, "high": high}
     return out
-
-
-# ----------------------------------------------------------------------------- quiet sweeps
-@contextlib.contextmanager
-def filtered_stderr(drop: str = "Kernel is running over TCP without encryption"):
-    """Capture what child processes write to file descriptor 2 and write it back without the
-    lines containing ``drop`` (by default the Jupyter kernel's transport warning, which every
-    papermill run of a sweep prints). Everything else on stderr is kept, in order."""
-    import os
-    import sys
-    import tempfile
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            kept = [line for line in tmp.read().decode(errors="replace").splitlines() if drop not in line]
-            if kept:
-                print("\n".join(kept), file=sys.stderr)

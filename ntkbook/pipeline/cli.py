@@ -5,22 +5,26 @@
     ntkbook book [--profile ci|full] [--force] [--no-build]
 
 Exit status: 0 on success, 1 when a notebook or the book build fails (one line naming
-the notebook, the cell and the error), 2 for bad arguments or parameters.
+the notebook, the cell and the error), 2 for bad arguments, parameters, profile files or
+output paths (refused before anything runs), 130 when interrupted (Ctrl-C): the run's
+temporary files are removed and the previous outputs are left as they were.
+
+Only ``ntkbook run NAME [--profile P]`` (no ``-p``, no ``--output``) and ``ntkbook book``
+are canonical runs, which save the claim records the reproduction report reads.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from ntkbook import _io
+from ntkbook.pipeline import paths
 from ntkbook.pipeline.notebooks import (
     PROFILES,
-    ROOT,
     NotebookFailed,
     ParameterError,
     parse_cli_value,
@@ -44,7 +48,8 @@ def _cmd_run(args) -> int:
         args.notebook, parameters=params, profile=args.profile, output=args.output, force=args.force, progress=True
     )
     state = f"executed in {result.seconds:.1f} s" if result.executed else "up to date, not rerun"
-    _say(f"ntkbook: {result.notebook}: {state} -> {result.output}")
+    kind = "" if result.canonical else " (ad hoc: no claim records saved)"
+    _say(f"ntkbook: {result.notebook}: {state} -> {result.output}{kind}")
     return 0
 
 
@@ -75,24 +80,21 @@ def _cmd_book(args) -> int:
     timings = {}
     for i, stem in enumerate(stems, 1):
         _say(f"[{i}/{len(stems)}] {stem} (profile {args.profile})")
-        start = time.perf_counter()
         result = run_notebook(stem, profile=args.profile, force=args.force, progress=False)
         timings[stem] = round(result.seconds, 1) if result.executed else None
-        _say(f"      {'executed in %.1f s' % result.seconds if result.executed else 'up to date'}")
-    build = ROOT / "_build"
-    build.mkdir(exist_ok=True)
+        _say(f"      {f'executed in {result.seconds:.1f} s' if result.executed else 'up to date'}")
     record = {"profile": args.profile, "machine": machine_description(), "seconds": timings}
-    (build / f"timings-{args.profile}.json").write_text(json.dumps(record, indent=1))
+    _io.write_json(paths.BUILD_DIR / f"timings-{args.profile}.json", record)
     if args.no_build:
         return 0
     _say("ntkbook: building the HTML book with Jupyter Book (-n -W --keep-going)")
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(ROOT), "--builder", "html", "-n", "-W", "--keep-going"]
-    done = subprocess.run(cmd, cwd=ROOT)
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(paths.ROOT), "--builder", "html", "-n", "-W", "--keep-going"]
+    done = subprocess.run(cmd, cwd=paths.ROOT)
     if done.returncode != 0:
         _say("ntkbook: the book build failed (see the warnings above).")
         return 1
-    _say(f"ntkbook: book built at {ROOT / '_build' / 'html' / 'index.html'}")
+    _say(f"ntkbook: book built at {paths.BUILD_DIR / 'html' / 'index.html'}")
     return 0
 
 
@@ -142,12 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ParameterError, FileNotFoundError) as err:
+    except (ParameterError, FileNotFoundError, _io.SymlinkError) as err:
         _say(f"ntkbook: error: {err}")
         return 2
     except NotebookFailed as err:
         _say(f"ntkbook: error: {err}")
         return 1
+    except KeyboardInterrupt:
+        _say("ntkbook: interrupted; the run's temporary files were removed and earlier outputs kept.")
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,23 +1,35 @@
-"""The notebook pipeline: jupytext source -> validated parameters -> papermill run -> book page.
+"""The notebook pipeline: jupytext source -> checked parameters -> papermill run -> book page.
 
 Each chapter is a jupytext percent-format ``notebooks/NAME.py``. Its cell tagged
 ``parameters`` declares every parameter with its paper-scale default (the ``full``
-profile). A profile is a folder ``profiles/PROFILE/`` holding one optional
-``NAME.yaml`` of overrides per notebook; ``full`` needs no files.
+profile) and, in the line's comment, the values it accepts
+(:mod:`ntkbook.pipeline.parameters`). A profile is a folder ``profiles/PROFILE/`` holding
+one optional ``NAME.yaml`` of overrides per notebook; ``full`` needs no files.
 
 A run
 
-1. reads the source with jupytext and parses the ``parameters`` cell with ``ast``
-   (each parameter is a plain ``name = literal`` assignment);
-2. merges the profile's overrides with the user's ``-p NAME VALUE`` pairs and checks
-   every name and type against the declaration *before anything runs* (papermill
-   itself would only warn about an unknown name);
-3. executes with papermill into a temporary file beside the destination and moves it
-   into place with ``os.replace``, so a failed run never leaves a half-written
-   notebook where the book reads from;
-4. writes a stamp recording the hash of everything the output depends on (the
-   source, the effective parameters, the profile, the ``ntkbook`` package sources),
-   so an unchanged notebook is not executed again.
+1. reads the source with jupytext and parses the ``parameters`` cell;
+2. merges the profile's overrides with the caller's (``-p NAME VALUE``) and checks every
+   name, type and range against the declaration, and checks that the executed notebook
+   and its stamp can be written, *before anything runs* (papermill itself would only warn
+   about an unknown name, and a bad output path would fail after the whole run);
+3. executes with papermill in a private temporary folder and then writes the executed
+   notebook into place atomically (:func:`ntkbook._io.write_bytes`: never through a
+   symbolic link, never half-written, removed on any error or interrupt); what a killed
+   run leaves behind is cleared by the next run of the same notebook;
+4. writes a stamp recording the hash of everything the output depends on (the source, the
+   effective parameters, the profile, the ``ntkbook`` package sources, whether the run was
+   canonical) and the hashes of the claim records the run saved, so an unchanged notebook
+   is not executed again, and a notebook whose records were changed since is.
+
+**Canonical runs.** Only a canonical run of a profile writes that profile's claim records
+(``results/claims/PROFILE/``), the records the reproduction report reads: a run with no
+overrides to the default output, as ``ntkbook run NAME [--profile P]`` and ``ntkbook book``
+make. The kernel learns this from its environment: ``NTKBOOK_PROFILE`` always,
+``NTKBOOK_FORCE=1`` when the caller forces a rerun (then the experiment caches recompute
+too), and ``NTKBOOK_CLAIMS_DIR`` only in a canonical run
+(:func:`ntkbook.claims.registry.record_claim` saves nothing without it). Ad-hoc runs (``-p``,
+``--output elsewhere``), sweeps and plain ``papermill`` therefore never touch the records.
 
 Example::
 
@@ -27,22 +39,40 @@ Example::
 
 from __future__ import annotations
 
-import ast
+import contextlib
 import hashlib
 import json
 import os
+import re
+import shutil
+import signal
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ntkbook.pipeline.paths import EXECUTED_DIR, NOTEBOOK_DIR, PACKAGE_DIR, PROFILE_DIR, PROFILES, ROOT  # noqa: F401
+from ntkbook import _io
+from ntkbook._fingerprint import package_fingerprint
+from ntkbook.pipeline import paths
+from ntkbook.pipeline.parameters import (  # noqa: F401  (re-exported: the pipeline's one import)
+    Constraint,
+    ParameterError,
+    declared_constraints,
+    declared_parameters,
+    parse_cli_value,
+    profile_overrides,
+    profile_path,
+    read_parameters,
+    validate_parameters,
+)
+from ntkbook.pipeline.paths import PROFILES, ROOT  # noqa: F401  (chapters import ROOT from here)
 
-
-class ParameterError(ValueError):
-    """A parameter override that does not match the notebook's declaration."""
+ENV_PROFILE, ENV_FORCE, ENV_CLAIMS_DIR = "NTKBOOK_PROFILE", "NTKBOOK_FORCE", "NTKBOOK_CLAIMS_DIR"
+_WORKDIR_PREFIX = "ntkbook-run-"  # temporary folders: ntkbook-run-STEM-PID-XXXXXXXX
 
 
 class NotebookFailed(RuntimeError):
@@ -56,6 +86,7 @@ class RunResult:
     parameters: dict[str, Any]
     executed: bool  # False when the stamp showed the output was up to date
     seconds: float = 0.0
+    canonical: bool = False  # True when the run could write the profile's claim records
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,14 +96,15 @@ class RunResult:
 def resolve_notebook(name: str | os.PathLike) -> Path:
     """Return the jupytext source for ``name`` (a path, a stem, or a stem without ``.py``)."""
     path = Path(name)
-    candidates = [path, path.with_suffix(".py"), NOTEBOOK_DIR / path.name, NOTEBOOK_DIR / f"{path.stem}.py"]
+    notebook_dir = paths.NOTEBOOK_DIR
+    candidates = [path, path.with_suffix(".py"), notebook_dir / path.name, notebook_dir / f"{path.stem}.py"]
     for candidate in candidates:
         if candidate.suffix == ".py" and candidate.is_file():
             return candidate.resolve()
-    nested = sorted(NOTEBOOK_DIR.rglob(f"{path.stem}.py"))  # run notebooks live in notebooks/runs/
+    nested = sorted(notebook_dir.rglob(f"{path.stem}.py"))  # run notebooks live in notebooks/runs/
     if len(nested) == 1:
         return nested[0].resolve()
-    known = ", ".join(sorted(p.stem for p in NOTEBOOK_DIR.glob("*.py")))
+    known = ", ".join(sorted(p.stem for p in notebook_dir.glob("*.py")))
     raise FileNotFoundError(
         f"The notebook {str(name)!r} was not found: expected a jupytext .py source in "
         f"notebooks/. Known notebooks: {known}."
@@ -85,137 +117,53 @@ def read_notebook(source: Path):
     return jupytext.read(source)
 
 
-def declared_parameters(notebook, name: str = "notebook") -> dict[str, Any]:
-    """Parse the cell tagged ``parameters`` into ``{name: default}``.
+def check_values(declared, from_profile: dict[str, Any], overrides: dict[str, Any], stem: str, profile: str) -> dict[str, Any]:
+    """The effective parameters of a run: the profile's values, then ``overrides``, each checked.
 
-    Every statement in that cell must be ``NAME = <literal>`` so that the declared
-    type of each parameter is the type of its default.
+    ``declared`` is :func:`read_parameters`'s result. A bad value raises
+    :class:`ParameterError` naming the notebook, the parameter and, for a profile value,
+    the profile file.
     """
-    cells = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(cells) != 1:
-        raise ParameterError(
-            f"Notebook {name!r} must have exactly one cell tagged 'parameters'; found {len(cells)}."
-        )
-    tree = ast.parse(cells[0].source)
-    params: dict[str, Any] = {}
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
-            continue  # a docstring-like comment string
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
-            raise ParameterError(
-                f"Notebook {name!r}: the parameters cell may only hold 'name = literal' lines; "
-                f"line {stmt.lineno} is not one."
-            )
-        try:
-            params[stmt.targets[0].id] = ast.literal_eval(stmt.value)
-        except ValueError as err:
-            raise ParameterError(
-                f"Notebook {name!r}: the default of parameter {stmt.targets[0].id!r} on line "
-                f"{stmt.lineno} must be a literal (number, string, bool, None, list, dict)."
-            ) from err
-    return params
-
-
-# ----------------------------------------------------------------------------- validation
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "None"
-    if isinstance(value, list):
-        inner = sorted({_type_name(v) for v in value})
-        return f"list[{' | '.join(inner)}]" if inner else "list"
-    return type(value).__name__
-
-
-def _conforms(value: Any, default: Any) -> bool:
-    """True when ``value`` may replace ``default`` (ints may stand for floats)."""
-    if default is None:
-        return True  # None declares "any value, or none"
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    if isinstance(default, list):
-        if not isinstance(value, list):
-            return False
-        kinds = [v for v in default if v is not None]
-        return not kinds or all(any(_conforms(v, k) for k in kinds) for v in value)
-    return isinstance(value, type(default))
-
-
-def validate_parameters(declared: dict[str, Any], overrides: dict[str, Any], notebook: str) -> dict[str, Any]:
-    """Check every override against the declaration; return the effective parameters."""
-    for key, value in overrides.items():
-        if key not in declared:
-            raise ParameterError(
-                f"Notebook {notebook!r} has no parameter {key!r}. "
-                f"Declared parameters: {', '.join(sorted(declared))}."
-            )
-        if not _conforms(value, declared[key]):
-            raise ParameterError(
-                f"The parameter {key!r} of notebook {notebook!r} must be of type "
-                f"{_type_name(declared[key])} (its default is {declared[key]!r}). "
-                f"Got {value!r} of type {_type_name(value)} instead."
-            )
-    return {**declared, **overrides}
-
-
-def parse_cli_value(text: str) -> Any:
-    """Parse a ``-p NAME VALUE`` value the way papermill's ``-y`` does: as YAML."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def profile_overrides(profile: str, stem: str) -> tuple[dict[str, Any], str]:
-    """Return the profile's overrides for a notebook and the text they were read from."""
-    if profile not in PROFILES:
-        raise ParameterError(f"The profile must be one of {', '.join(PROFILES)}. Got {profile!r} instead.")
-    path = PROFILE_DIR / profile / f"{stem}.yaml"
-    if not path.is_file():
-        return {}, ""
-    text = path.read_text()
-    data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict):
-        raise ParameterError(f"The profile file profiles/{profile}/{stem}.yaml must hold a mapping of parameter names to values.")
-    return data, text
+    defaults = {k: p.default for k, p in declared.items()}
+    constraints = {k: p.constraint for k, p in declared.items()}
+    origin = paths.display_path(profile_path(profile, stem))
+    validate_parameters(defaults, from_profile, stem, constraints=constraints, origin=origin)
+    return validate_parameters(defaults, {**from_profile, **overrides}, stem, constraints=constraints)
 
 
 # ----------------------------------------------------------------------------- incremental runs
 
 
-def package_fingerprint() -> str:
-    """Hash of every ``ntkbook`` source file: a change to the package reruns every notebook."""
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def run_fingerprint(
-    source: Path, parameters: dict[str, Any], profile: str, profile_text: str, depends_on: list[str] | None = None
+    source: Path,
+    parameters: dict[str, Any],
+    profile: str,
+    profile_text: str,
+    depends_on: list[str] | None = None,
+    *,
+    canonical: bool = False,
 ) -> str:
     """Hash of everything an executed notebook depends on.
 
     ``depends_on`` lists extra glob patterns (relative to the repository root, ``{profile}``
     replaced by the profile) whose files are hashed too: a notebook declares them in its
     metadata as ``ntkbook: {depends_on: [...]}``; the reproduction report uses it to rerun
-    whenever a chapter saves a new claim record.
+    whenever a chapter saves a new claim record. ``canonical`` is part of the hash: an
+    ad-hoc run that happens to use the profile's values wrote no records, so its output
+    never stands for the canonical run.
     """
     digest = hashlib.sha256()
     digest.update(source.read_bytes())
     for pattern in depends_on or []:
-        for path in sorted(ROOT.glob(pattern.format(profile=profile))):
+        for path in sorted(paths.ROOT.glob(pattern.format(profile=profile))):
             if path.is_file():
-                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(str(path.relative_to(paths.ROOT)).encode())
                 digest.update(path.read_bytes())
     digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     digest.update(profile.encode())
     digest.update(profile_text.encode())
     digest.update(package_fingerprint().encode())
+    digest.update(b"canonical" if canonical else b"ad hoc")
     return digest.hexdigest()
 
 
@@ -223,14 +171,100 @@ def _stamp_path(output: Path) -> Path:
     return output.with_name(f".{output.stem}.stamp.json")
 
 
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
 def is_up_to_date(output: Path, fingerprint: str) -> bool:
+    """True when ``output`` exists, its stamp carries ``fingerprint``, and every claim record
+    the stamped run saved is still there, unchanged."""
     stamp = _stamp_path(output)
-    if not (output.is_file() and stamp.is_file()):
+    if not (output.is_file() and stamp.is_file()) or output.is_symlink() or stamp.is_symlink():
         return False
     try:
-        return json.loads(stamp.read_text()).get("fingerprint") == fingerprint
-    except json.JSONDecodeError:
+        data = _io.read_json(stamp)
+    except ValueError:
+        return False  # a truncated stamp: run again
+    if not isinstance(data, dict) or data.get("fingerprint") != fingerprint:
         return False
+    records = data.get("records") or {}
+    return all(_sha256(Path(path)) == digest for path, digest in records.items())
+
+
+def _records_state(folder: Path | None) -> dict[str, tuple[int, int]]:
+    if folder is None or not folder.is_dir():
+        return {}
+    return {str(p): (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.json")) if p.is_file()}
+
+
+def _records_written(folder: Path | None, before: dict[str, tuple[int, int]]) -> dict[str, str]:
+    """The records in ``folder`` that appeared or were replaced since ``before``, with their hashes."""
+    after = _records_state(folder)
+    return {path: _sha256(Path(path)) for path, state in after.items() if before.get(path) != state}
+
+
+# ----------------------------------------------------------------------------- targets and leftovers
+
+
+def _absolute(path: str | os.PathLike) -> Path:
+    """``path`` made absolute without following a link in its last component."""
+    path = Path(path).expanduser()
+    return Path(os.path.abspath(path.parent.resolve() / path.name)) if path.name else Path(os.path.abspath(path))
+
+
+def check_targets(*targets: Path) -> None:
+    """Raise :class:`ParameterError` unless a file can be written at every target.
+
+    Refuses a symbolic link, a directory, a path under a regular file and a folder where
+    no file can be created; checked before the notebook runs, so that a bad ``--output``
+    costs nothing and leaves nothing behind.
+    """
+    for target in targets:
+        try:
+            _io.check_writable_target(target)
+            with tempfile.TemporaryFile(dir=target.parent):  # os.access is not enough (root, read-only mounts)
+                pass
+        except OSError as err:
+            text = str(err)
+            if not text.startswith(("Refusing to write", "Cannot write")):
+                text = f"Cannot write {target}: {err.strerror or text}."
+            raise ParameterError(text) from None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(output: Path, stem: str) -> list[Path]:
+    """Remove what killed runs of ``stem`` left behind; returns what was removed.
+
+    That is: temporary writes beside the output and its stamp (``_io``'s ``.NAME.*.partial``
+    files, and the ``.STEM.*.partial.ipynb`` files of earlier versions of the pipeline), and
+    the temporary folders of runs whose process is gone.
+    """
+    removed = _io.remove_partials(output.parent, output.name)
+    removed += _io.remove_partials(output.parent, _stamp_path(output).name)
+    for old in output.parent.glob(f".{stem}.*.partial.ipynb"):
+        if old.is_file() and not old.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
+                removed.append(old)
+    pattern = re.compile(rf"^{re.escape(_WORKDIR_PREFIX + stem)}-(\d+)-[^-]+$")
+    for folder in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}{stem}-*"):
+        match = pattern.match(folder.name)
+        if match and folder.is_dir() and not folder.is_symlink() and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 # ----------------------------------------------------------------------------- execution
@@ -245,13 +279,106 @@ def _describe_failure(err: Exception, notebook: str) -> str:
     return f"Notebook {notebook!r} failed in {cell}: {ename}: {evalue}"
 
 
+def kernel_environment(profile: str, force: bool, claims_dir: Path | None) -> dict[str, str]:
+    """The environment a chapter's kernel runs in: this process's, with the three variables
+    of "Canonical runs" above set or removed."""
+    env = dict(os.environ)
+    env[ENV_PROFILE] = profile
+    env.pop(ENV_FORCE, None)
+    env.pop(ENV_CLAIMS_DIR, None)
+    if force:
+        env[ENV_FORCE] = "1"
+    if claims_dir is not None:
+        env[ENV_CLAIMS_DIR] = str(claims_dir)
+    return env
+
+
+class _Kernel:
+    """The kernel of one run: started in the run's environment, and interruptible from the
+    thread that waits for the run (papermill itself runs in a worker thread, see
+    :func:`_execute`)."""
+
+    def __init__(self, env: dict[str, str], workdir: Path):
+        self.env = env
+        self.workdir = workdir  # the run's private folder: the kernel's connection file goes there too
+        self.pid: int | None = None
+        self.interrupted = threading.Event()
+
+    def manager_class(self):
+        """A kernel manager class that starts its kernel in ``self.env``, leaving the caller's
+        own environment as it is (a chapter that runs a sweep keeps its NTKBOOK_CLAIMS_DIR)."""
+        from jupyter_client import AsyncKernelManager
+
+        kernel = self
+
+        class _KernelManager(AsyncKernelManager):
+            async def start_kernel(self, **kw):
+                if kernel.interrupted.is_set():
+                    raise RuntimeError("interrupted before the kernel started")
+                if not self.connection_file:
+                    self.connection_file = str(kernel.workdir / "kernel.json")
+                result = await super().start_kernel(**{**kw, "env": dict(kernel.env)})
+                kernel.pid = getattr(self.provisioner, "pid", None)
+                return result
+
+        return _KernelManager
+
+    def signal(self, signum: int) -> None:
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signum)
+
+
+_INTERRUPT_GRACE_S = 10.0  # after Ctrl-C, how long the running cell gets to stop before the kernel is killed
+
+
+def _execute(kernel: _Kernel, **papermill_kwargs) -> None:
+    """``papermill.execute_notebook`` in a worker thread, with Ctrl-C handled here.
+
+    In the main thread nbclient would take SIGINT for itself and shut the kernel down in
+    the middle of a cell (a page of tracebacks). Here a Ctrl-C interrupts the running cell
+    instead, as in Jupyter; the run then ends with papermill's own clean shutdown and this
+    function raises ``KeyboardInterrupt``. A cell that ignores the interrupt for
+    :data:`_INTERRUPT_GRACE_S` seconds, or a second Ctrl-C, kills the kernel.
+    """
+    import papermill
+
+    outcome: dict[str, BaseException] = {}
+    done = threading.Event()  # waited on, not Thread.join: a join interrupted by Ctrl-C marks a live thread stopped
+
+    def work():
+        try:
+            papermill.execute_notebook(kernel_manager_class=kernel.manager_class(), **papermill_kwargs)
+        except BaseException as err:  # handed to the waiting thread
+            outcome["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="ntkbook-papermill", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        kernel.interrupted.set()
+        deadline = time.monotonic() + _INTERRUPT_GRACE_S
+        while not done.is_set():
+            try:
+                kernel.signal(signal.SIGKILL if time.monotonic() > deadline else signal.SIGINT)  # repeated: the kernel may be between cells
+                done.wait(1.0)
+            except KeyboardInterrupt:
+                deadline = 0.0  # a second Ctrl-C: stop now
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+
+
 def run_notebook(
     name: str | os.PathLike,
     *,
     parameters: dict[str, Any] | None = None,
     profile: str = "ci",
     output: str | os.PathLike | None = None,
-    force: bool = False,
+    force: bool | None = None,
     progress: bool = True,
     cwd: str | os.PathLike | None = None,
 ) -> RunResult:
@@ -262,77 +389,102 @@ def run_notebook(
     name : str or path
         The jupytext source (``notebooks/NAME.py``) or its stem.
     parameters : dict, optional
-        Overrides on top of the profile's; validated against the declaration.
+        Overrides on top of the profile's; checked against the declaration. Any override
+        makes the run ad hoc: it saves no claim records.
     profile : {"ci", "full"}
         ``full`` runs the paper-scale defaults; ``ci`` applies ``profiles/ci/NAME.yaml``.
     output : path, optional
-        Where the executed ``.ipynb`` goes; default ``book/chapters/NAME.ipynb``.
-    force : bool
-        Execute even when the stamp says the output is up to date.
+        Where the executed ``.ipynb`` goes; default ``book/chapters/NAME.ipynb``. Any other
+        place makes the run ad hoc.
+    force : bool, optional
+        Execute even when the stamp says the output is up to date, and have the
+        experiment caches recompute (``NTKBOOK_FORCE=1``). Default: what ``NTKBOOK_FORCE``
+        says in this process.
+
+    Raises
+    ------
+    ParameterError
+        A bad parameter, profile file or output path, before anything runs.
+    NotebookFailed
+        A cell raised; the previous output is left as it was.
     """
-    import time
-
-    import papermill
-
+    if force is None:
+        force = os.environ.get(ENV_FORCE) == "1"
     source = resolve_notebook(name)
     stem = source.stem
     nb = read_notebook(source)
-    declared = declared_parameters(nb, stem)
+    declared = read_parameters(nb, stem)
     from_profile, profile_text = profile_overrides(profile, stem)
-    overrides = {**from_profile, **(parameters or {})}
-    effective = validate_parameters(declared, overrides, stem)
-    passed = dict(overrides)
+    effective = check_values(declared, from_profile, dict(parameters or {}), stem, profile)
+    passed = {k: v for k, v in effective.items() if k in from_profile or k in (parameters or {})}
     if "profile" in declared and "profile" not in passed:
-        passed["profile"] = profile  # chapters print which profile made their figures
+        passed["profile"] = effective["profile"] = profile  # chapters print which profile made their figures
 
-    out = Path(output) if output is not None else EXECUTED_DIR / f"{stem}.ipynb"
-    out = out.resolve()
+    default_out = _absolute(paths.EXECUTED_DIR / f"{stem}.ipynb")
+    out = _absolute(output) if output is not None else default_out
+    canonical = not parameters and out == default_out
+    stamp = _stamp_path(out)
+    check_targets(out, stamp)
     depends_on = nb.metadata.get("ntkbook", {}).get("depends_on", [])
-    fingerprint = run_fingerprint(source, {**effective, "profile": profile}, profile, profile_text, depends_on)
+    fingerprint = run_fingerprint(source, {**effective, "profile": profile}, profile, profile_text, depends_on,
+                                  canonical=canonical)
     if not force and is_up_to_date(out, fingerprint):
-        return RunResult(stem, out, effective, executed=False)
+        return RunResult(stem, out, effective, executed=False, canonical=canonical)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     import nbformat
 
-    # papermill reads .ipynb: convert the jupytext source to a temporary input notebook.
-    with tempfile.TemporaryDirectory(prefix=f"ntkbook-{stem}-") as tmp:
-        src_ipynb = Path(tmp) / f"{stem}.ipynb"
+    remove_leftovers(out, stem)
+    claims_dir = paths.claims_dir(profile) if canonical else None
+    env = kernel_environment(profile, force, claims_dir)
+    before = _records_state(claims_dir)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{stem}-{os.getpid()}-"))
+    try:
+        # papermill reads .ipynb: convert the jupytext source to an input notebook, and let
+        # it write its progress into the same private folder, never beside the output
+        src_ipynb, executed = workdir / f"{stem}.ipynb", workdir / f"{stem}.executed.ipynb"
         nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
         nbformat.write(nb, src_ipynb)
-        fd, partial = tempfile.mkstemp(prefix=f".{stem}.", suffix=".partial.ipynb", dir=out.parent)
-        os.close(fd)
         start = time.perf_counter()
+        kernel = _Kernel(env, workdir)
         try:
-            papermill.execute_notebook(
-                str(src_ipynb),
-                partial,
+            _execute(
+                kernel,
+                input_path=str(src_ipynb),
+                output_path=str(executed),
                 parameters=passed,
                 kernel_name="python3",
                 progress_bar=progress,
-                cwd=str(cwd if cwd is not None else ROOT),
+                cwd=str(cwd if cwd is not None else paths.ROOT),
                 log_output=False,
             )
         except Exception as err:  # papermill raises PapermillExecutionError with the cell details
-            Path(partial).unlink(missing_ok=True)
+            if kernel.interrupted.is_set():
+                raise KeyboardInterrupt from None
             raise NotebookFailed(_describe_failure(err, stem)) from err
         seconds = time.perf_counter() - start
-        os.replace(partial, out)
-    _stamp_path(out).write_text(
-        json.dumps({"fingerprint": fingerprint, "profile": profile, "parameters": effective, "seconds": seconds}, default=str, indent=1)
-    )
-    return RunResult(stem, out, effective, executed=True, seconds=seconds)
+        _io.write_bytes(out, executed.read_bytes())
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    _io.write_json(stamp, {
+        "fingerprint": fingerprint,
+        "profile": profile,
+        "canonical": canonical,
+        "parameters": effective,
+        "seconds": seconds,
+        "records": _records_written(claims_dir, before),
+    }, default=str)
+    return RunResult(stem, out, effective, executed=True, seconds=seconds, canonical=canonical)
 
 
-def toc_notebooks(toc_path: str | os.PathLike = ROOT / "_toc.yml") -> list[str]:
+def toc_notebooks(toc_path: str | os.PathLike | None = None) -> list[str]:
     """The stems of the executed chapters listed in ``_toc.yml``, in reading order."""
-    data = yaml.safe_load(Path(toc_path).read_text())
+    data = yaml.safe_load(Path(toc_path or paths.TOC_PATH).read_text(encoding="utf-8"))
     found: list[str] = []
 
     def walk(node):
         if isinstance(node, dict):
             f = node.get("file")
-            if isinstance(f, str) and f.startswith("book/chapters/"):
+            if isinstance(f, str) and f.startswith(paths.TOC_CHAPTER_PREFIX):
                 found.append(Path(f).stem)
             for value in node.values():
                 walk(value)

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import re
 import time
@@ -33,16 +34,20 @@ from typing import Any
 
 import pandas as pd
 
+from ntkbook import _io
+from ntkbook.pipeline import paths
 from ntkbook.pipeline.notebooks import (
-    ROOT,
     ParameterError,
-    declared_parameters,
+    check_targets,
+    check_values,
     profile_overrides,
     read_notebook,
+    read_parameters,
     resolve_notebook,
     run_notebook,
-    validate_parameters,
 )
+
+SCHEDULER_TIMEOUT_S = 5  # how long to try to reach a Dask scheduler before giving up
 
 
 def _slug(value: Any) -> str:
@@ -105,7 +110,7 @@ def run_sweep(
     workers: int | None = None,
     scheduler: str | None = None,
     output_dir: str | os.PathLike | None = None,
-    force: bool = False,
+    force: bool | None = None,
 ) -> pd.DataFrame:
     """Run ``notebook`` once per value of parameter ``name``; return the collected table.
 
@@ -126,22 +131,28 @@ def run_sweep(
         then execute on its workers, which must share this checkout's file system.
     output_dir : path, optional
         Where the executed runs and ``runs.csv`` go (default ``results/sweeps/NOTEBOOK-NAME``).
+    force : bool, optional
+        Rerun every point even when its saved run is up to date (default: what
+        ``NTKBOOK_FORCE`` says in this process).
+
+    Every run is ad hoc (it has overrides and its own output): a sweep never writes the
+    claim records of the chapters (see ``ntkbook.pipeline.notebooks``).
     """
     source = resolve_notebook(notebook)
     stem = source.stem
     if not isinstance(values, (list, tuple)) or len(values) == 0:
         raise ParameterError(f"The sweep over {name!r} needs a non-empty list of values. Got {values!r} instead.")
-    declared = declared_parameters(read_notebook(source), stem)
+    declared = read_parameters(read_notebook(source), stem)
     base, _ = profile_overrides(profile, stem)
     fixed = dict(fixed or {})
     for value in values:  # every value is checked before the first run starts
-        validate_parameters(declared, {**base, **fixed, name: value}, stem)
-    if workers is not None and workers < 1:
-        raise ParameterError(f"The 'workers' parameter of run_sweep must be an int >= 1. Got {workers!r} instead.")
+        check_values(declared, base, {**fixed, name: value}, stem, profile)
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise ParameterError(f"The 'workers' parameter of run_sweep must be an int in the range [1, inf). Got {workers!r} instead.")
 
-    out_dir = Path(output_dir) if output_dir is not None else ROOT / "results" / "sweeps" / f"{stem}-{name}"
+    out_dir = Path(output_dir) if output_dir is not None else paths.sweeps_dir() / f"{stem}-{name}"
     out_dir = out_dir.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    table_path = out_dir / "runs.csv"
     tasks = [
         {
             "notebook": str(source),
@@ -154,11 +165,10 @@ def run_sweep(
         }
         for value in values
     ]
+    check_targets(table_path, *(Path(t["output"]) for t in tasks))  # a bad place fails before any run
 
     if scheduler is not None:
-        from distributed import Client
-
-        with Client(scheduler) as client:
+        with _connect(scheduler) as client:
             rows = client.gather(client.map(_run_one, tasks, pure=False))
     else:
         n = workers or min(len(tasks), os.cpu_count() or 1)
@@ -169,7 +179,44 @@ def run_sweep(
                 rows = list(pool.map(_run_one, tasks))
 
     table = pd.DataFrame(rows)
-    partial = out_dir / ".runs.csv.partial"
-    table.to_csv(partial, index=False)
-    os.replace(partial, out_dir / "runs.csv")
+    with _io.atomic_open(table_path) as fh:  # a partial file of its own: concurrent sweeps never share one
+        table.to_csv(fh, index=False)
     return table
+
+
+def _connect(scheduler: str):
+    """A Dask client of the scheduler at ``scheduler``; one clear error if it cannot be reached."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ParameterError(
+            f"Cannot reach the Dask scheduler at {scheduler!r} within {SCHEDULER_TIMEOUT_S} s ({reason}). "
+            "Start it, or check the address (e.g. tcp://host:8786)."
+        ) from None
+
+
+@contextlib.contextmanager
+def filtered_stderr(drop: str = "Kernel is running over TCP without encryption"):
+    """Capture what child processes write to file descriptor 2 and write it back without the
+    lines containing ``drop`` (by default the Jupyter kernel's transport warning, which every
+    papermill run of a sweep prints). Everything else on stderr is kept, in order."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [line for line in tmp.read().decode(errors="replace").splitlines() if drop not in line]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
