@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ntkbook._io import read_json, write_json
-from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, RULES, SUPPORTED, Verdict, derive
+from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, RULES, SUPPORTED, VACUOUS, Verdict, derive
 
 CLAIMS_DIR_ENV = "NTKBOOK_CLAIMS_DIR"  # set by the pipeline for a canonical run only
 
@@ -91,7 +91,7 @@ CLAIMS: dict[str, Claim] = {
     ]
 }
 
-STATUS = {SUPPORTED: "reproduced", NOT_SUPPORTED: "not reproduced", INCONCLUSIVE: "inconclusive"}
+STATUS = {SUPPORTED: "reproduced", NOT_SUPPORTED: "not reproduced", INCONCLUSIVE: "inconclusive", VACUOUS: "vacuous"}
 NOT_RUN = "not run in this profile"
 
 

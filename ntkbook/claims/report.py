@@ -21,7 +21,7 @@ import pandas as pd
 from ntkbook._io import read_json
 from ntkbook.claims.registry import CLAIMS, NOT_RUN, STATUS, derived_status, load_records
 
-STATUS_ORDER = ["reproduced", "not reproduced", "inconclusive", NOT_RUN]
+STATUS_ORDER = ["reproduced", "not reproduced", "inconclusive", "vacuous", NOT_RUN]
 
 
 class ReportError(ValueError):

@@ -12,6 +12,10 @@ The rules used in the book:
 - :func:`sign_rule`: for a paired difference ``a - b`` with a confidence interval:
   *supported* when the interval lies entirely on the side the claim predicts,
   *not supported* when entirely on the other side, otherwise *inconclusive*.
+- :func:`one_sided_rule`: the same for an inequality against any constant ("at most c").
+- :func:`threshold_rule`: a single number against a bound.
+- :func:`bound_rule`: an upper bound against an observed quantity; *vacuous* when the
+  bound is at least the quantity's own largest value.
 
 Example::
 
@@ -28,7 +32,10 @@ from dataclasses import asdict, dataclass
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
 INCONCLUSIVE = "inconclusive"
-VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
+# A bound that says no more than the quantity's own range (e.g. a bound >= 1 on a loss in
+# [0, 1]) holds whatever the data: it is uninformative, never evidence that the claim holds.
+VACUOUS = "vacuous"
+VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, VACUOUS)
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,64 @@ def threshold_rule(value: float, *, at_most: float | None = None, at_least: floa
     return Verdict(SUPPORTED if ok else NOT_SUPPORTED, rule, measured)
 
 
-RULES = {"interval_rule": interval_rule, "sign_rule": sign_rule, "threshold_rule": threshold_rule}
+@_recorded
+def one_sided_rule(estimate: float, low: float, high: float, *, at_most: float | None = None,
+                   at_least: float | None = None, what: str = "the estimate") -> Verdict:
+    """For a one-sided claim "the quantity is at most (or at least) c", judged on its interval.
+
+    Supported when the whole interval [low, high] lies on the claimed side of c
+    (``high <= at_most``, or ``low >= at_least``); not supported when it lies entirely on the
+    other side; inconclusive when it contains c or is not finite. Exactly one of ``at_most``
+    and ``at_least`` is given. An estimate far on the claimed side is supported, however far:
+    that is what an inequality claims (compare :func:`interval_rule`, for a predicted window).
+    """
+    if (at_most is None) == (at_least is None):
+        raise ValueError("one_sided_rule needs exactly one of 'at_most' and 'at_least'.")
+    bound, side = (at_most, "at most") if at_most is not None else (at_least, "at least")
+    rule = (
+        f"supported if the 95 % interval of {what} lies entirely {'below' if at_most is not None else 'above'} "
+        f"{bound:g} (the claim: {what} is {side} {bound:g}), not supported if it lies entirely on the other side, "
+        f"inconclusive if it contains {bound:g}"
+    )
+    measured = f"{what} = {estimate:.3g} (95 % interval [{low:.3g}, {high:.3g}])"
+    if not _finite(estimate, low, high, bound):
+        return Verdict(INCONCLUSIVE, rule, measured + "; not finite")
+    if at_most is not None:
+        holds, fails = high <= at_most, low > at_most
+    else:
+        holds, fails = low >= at_least, high < at_least
+    return Verdict(SUPPORTED if holds else NOT_SUPPORTED if fails else INCONCLUSIVE, rule, measured)
+
+
+@_recorded
+def bound_rule(bound: float, observed: float, low: float, high: float, *, trivial: float,
+               what: str = "the observed value", bound_name: str = "the bound") -> Verdict:
+    """For an upper bound on a quantity whose own range ends at ``trivial``.
+
+    Vacuous when ``bound >= trivial`` (it holds whatever the data, so it says nothing);
+    otherwise supported when the interval of the observed quantity lies entirely at or below
+    the bound (``high <= bound``), not supported when entirely above it (``low > bound``),
+    inconclusive otherwise or when not finite.
+    """
+    rule = (
+        f"vacuous if {bound_name} >= {trivial:g} (the largest value {what} can take); otherwise supported if the "
+        f"95 % interval of {what} lies at or below {bound_name}, not supported if it lies entirely above, "
+        f"inconclusive otherwise"
+    )
+    measured = f"{bound_name} = {bound:.3g}; {what} = {observed:.3g} (95 % interval [{low:.3g}, {high:.3g}])"
+    if not _finite(bound, observed, low, high, trivial):
+        return Verdict(INCONCLUSIVE, rule, measured + "; not finite")
+    if bound >= trivial:
+        return Verdict(VACUOUS, rule, measured)
+    if high <= bound:
+        return Verdict(SUPPORTED, rule, measured)
+    if low > bound:
+        return Verdict(NOT_SUPPORTED, rule, measured)
+    return Verdict(INCONCLUSIVE, rule, measured)
+
+
+RULES = {"interval_rule": interval_rule, "sign_rule": sign_rule, "threshold_rule": threshold_rule,
+         "one_sided_rule": one_sided_rule, "bound_rule": bound_rule}
 
 
 def derive(rule_name: str, inputs: dict) -> Verdict:
@@ -142,7 +206,7 @@ def claim_box(claim: str, verdict: Verdict, *, source: str = "") -> str:
     Display it with ``IPython.display.Markdown(claim_box(...))``; the book renders
     notebook markdown output as MyST, so the admonition shows as a box.
     """
-    kind = {SUPPORTED: "tip", NOT_SUPPORTED: "danger", INCONCLUSIVE: "warning"}[verdict.verdict]
+    kind = {SUPPORTED: "tip", NOT_SUPPORTED: "danger", INCONCLUSIVE: "warning", VACUOUS: "warning"}[verdict.verdict]
     src = f"\n\n*Claim source:* {source}" if source else ""
     return (
         f":::{{admonition}} Claim / What we measured: **{verdict.verdict}**\n:class: {kind}\n\n"
