@@ -420,3 +420,12 @@ def test_the_digests_in_the_code_are_the_published_ones():
     for name, digest in ((boston.BOSTON_FILE, boston.BOSTON_SHA256), (cifar.CIFAR_SUBSET_FILE, cifar.CIFAR_SUBSET_SHA256)):
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}`"))
         assert row.rstrip(" |").endswith(digest), name
+
+
+def test_cifar_with_an_empty_test_split_keeps_the_feature_width():
+    from ntkbook.data import data_dir, load_dataset
+
+    if not (data_dir() / "cifar10-5k.npz").is_file():
+        pytest.skip("NTKBOOK_DATA_DIR does not hold the prepared cifar10-5k.npz")
+    d = load_dataset("cifar10", n_train=20, n_test=0, seed=0)
+    assert tuple(d.x_test.shape) == (0, 3072) and tuple(d.x_train.shape) == (20, 3072)

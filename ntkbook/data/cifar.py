@@ -197,7 +197,7 @@ def _cifar10(*, n_train=None, n_test=None, seed=0, device=None, dtype=torch.floa
         x_tr, x_te, m, s = _standardize(x_tr, x_te, axis=(0, 2, 3))
         extras.update({"channel_mean": m.ravel(), "channel_std": s.ravel()})
     if flatten:
-        x_tr, x_te = x_tr.reshape(len(x_tr), -1), x_te.reshape(len(x_te), -1)
+        x_tr, x_te = x_tr.reshape(len(x_tr), 3 * 32 * 32), x_te.reshape(len(x_te), 3 * 32 * 32)  # (n, 3072); an empty split keeps its width
         names = [f"{c}{i}_{j}" for c in "rgb" for i in range(32) for j in range(32)]
     else:
         names = ["r", "g", "b"]
