@@ -26,28 +26,46 @@
 #
 # Each chapter of this book ends its main result in a *Claim / What we measured* box and
 # saves what it measured, together with the rule that turned the measurement into a
-# verdict. This chapter collects those records into one table: one row per claim of the
-# paper {cite}`mysore2025ntkecrn` and per theory result of part I.
+# verdict and, where one test stands behind the verdict, that test's p-value. This chapter
+# collects those records into one table: one row per claim of the paper
+# {cite}`mysore2025ntkecrn`, per theory result of part I, and per sanity check of the
+# software.
 #
 # In this chapter we will
 #
-# * list every claim with the chapter that tests it, the profile and seeds of the run,
-#   and the measured values,
-# * derive every status again from the saved rule inputs (never from a typed word), and
-# * count how many of the paper's claims our runs reproduce.
+# * list every claim with its kind, the chapter that tests it, the profile and seeds of
+#   the run, the measured values and, where the chapter kept them, each model's own metric
+#   with its interval,
+# * derive every status again from the saved rule inputs (never from a typed word),
+# * correct the paper's claims for multiplicity with Holm's method and show the status
+#   before and after the correction, and
+# * count, separately for each kind, how many claims our runs reproduce.
 #
-# The statuses are: *reproduced* (the rule says supported), *not reproduced* (the rule
-# says not supported), *inconclusive* (the interval straddles the predicted side or
-# range), and *not run in this profile* (no chapter saved a record for it in this profile).
+# **Three kinds of claim.** A *paper claim* is something the paper asserts about the ECRN
+# or its benchmarks. A *theory result* is a published result the paper rests on (Jacot et
+# al., Lee et al., Arora et al.). A *sanity check* is a property any correct
+# implementation has whatever the paper says, such as the empirical NTK being positive
+# semi-definite: it tests our software, not the paper, so it is never counted as
+# reproduced. The kind of each claim is written once, in `ntkbook.claims.registry.CLAIMS`;
+# the report takes it from there, not from the saved record.
+#
+# **Statuses.** For a paper claim or a theory result: *reproduced* (the rule says
+# supported), *not reproduced* (the rule says not supported). For a sanity check:
+# *passed* or *failed*. For every kind: *inconclusive* (the interval straddles the side or
+# range the claim predicts), *vacuous* (a bound that cannot fail, because it is at least
+# the largest value the bounded quantity can take; it is uninformative, not evidence that
+# the claim holds), and *not run in this profile* (no chapter saved a record for it).
 
 # %% tags=["hide-input"]
 from IPython.display import HTML, display
 
+from ntkbook.claims.registry import KIND_STATUS, KINDS, NOT_RUN, PAPER
+from ntkbook.claims.report import HOLM_LEVEL, NO_TEST, format_p, reproduction_table, summary_counts
+from ntkbook.claims.rules import SMOKE_LABEL, SMOKE_PROFILE
 from ntkbook.pipeline.paths import RESULTS_DIR, ROOT
 from ntkbook.plots import figure, glue_figure, run_label
-from ntkbook.plots.report import plot_status_counts
-from ntkbook.claims.report import STATUS_ORDER, reproduction_table, status_counts
 from ntkbook.plots.glue import glue_values
+from ntkbook.plots.report import plot_status_counts
 
 # %% tags=["parameters"]
 profile = "full"  # one of ci, full: which profile produced this run (set by the runner); the report reads that profile's records
@@ -56,94 +74,196 @@ measured_dir = "book/measured"  # str: full-profile records saved with the book 
 # %% [markdown]
 # ## The table
 #
-# `reproduction_table` joins the registry of claims with the saved records and derives
-# each status from the record's rule inputs; a record whose saved verdict disagrees with
-# its own inputs stops the report with an error rather than being shown.
+# `reproduction_table` joins the registry of claims with the saved records of this run's
+# profile and derives each status from the record's rule inputs; a record whose saved
+# verdict disagrees with its own inputs stops the report with an error rather than being
+# shown. The column *status* is what the claim's own rule says; *adjusted* is the status
+# after the multiplicity correction explained {ref}`below <report-multiplicity>`, with the
+# raw and the Holm-adjusted p-value beside it.
 
 # %%
 table = reproduction_table(profile, results_dir=RESULTS_DIR)
-columns = ["id", "status", "claim", "seeds", "measured", "chapter"]
+columns = {"id": "id", "kind": "kind", "status": "status", "adjusted": "adjusted", "p raw": "p (raw)",
+           "p Holm": "p (Holm)", "claim": "claim", "seeds": "seeds", "measured": "measured",
+           "models": "each model", "chapter": "chapter"}
 
 
 def show_table(frame):
-    """The table in a small font inside a horizontally scrolling box, status beside the id."""
-    html = frame[columns].to_html(index=False, escape=True, na_rep="")
+    """The table in a small font inside a horizontally scrolling box: status, adjusted
+    status and p-values beside the id; "no test" where a verdict rests on no single test,
+    "not adjusted" in the Holm column of a theory result or a sanity check."""
+    shown = frame.assign(
+        **{"p raw": [format_p(p, NO_TEST) for p in frame.p_value],
+           "p Holm": [format_p(p, t) for p, t in zip(frame.p_holm, frame.test)]}
+    )[list(columns)].rename(columns=columns)
+    html = shown.to_html(index=False, escape=True, na_rep="")
     display(HTML(f'<div style="overflow-x:auto; font-size:0.8em">{html}</div>'))
 
 
 show_table(table)
 
+
+# %% [markdown]
+# The counts below are taken separately for each kind; a sanity check that passed adds to
+# no count of reproduced claims.
+
 # %%
-counts = status_counts(table)
-paper = table[table.kind == "paper"]
-theory = table[table.kind == "theory"]
-counts
+def kind_counts(frame, column, prefix):
+    """Glue-ready counts ``PREFIX_KIND_STATUS`` of each kind and each status it can take."""
+    out = {}
+    for kind in KINDS:
+        rows = frame[frame.kind == kind]
+        for status in [*dict.fromkeys(KIND_STATUS[kind].values()), NOT_RUN]:
+            out[f"{prefix}_{kind}_{status.replace(' ', '_')}"] = int((rows[column] == status).sum())
+        out[f"{prefix}_n_{kind}"] = len(rows)
+    return out
+
+
+def holm_summary(frame, prefix):
+    """How many paper claims carry a p-value, and how many the correction turns inconclusive."""
+    paper = frame[frame.kind == PAPER]
+    changed = paper[paper.status.astype(str) != paper.adjusted.astype(str)]
+    return {f"{prefix}_n_tests": int(paper.p_value.notna().sum()), f"{prefix}_n_no_test": int(paper.p_value.isna().sum()),
+            f"{prefix}_n_changed": len(changed),
+            f"{prefix}_changed_ids": ", ".join(changed.id) if len(changed) else "none"}
+
+
+this_run = {**kind_counts(table, "status", "run"), **kind_counts(table, "adjusted", "run_adj"), **holm_summary(table, "run")}
+summary = summary_counts(table)
+summary
 
 # %% tags=["remove-cell"]
 glue_values(
-    {f"paper_{status.replace(' ', '_')}": int((paper.status == status).sum()) for status in STATUS_ORDER},
-    {f"theory_{status.replace(' ', '_')}": int((theory.status == status).sum()) for status in STATUS_ORDER},
+    this_run,
     n_claims=len(table),
-    n_paper=len(paper),
-    n_theory=len(theory),
     report_run=run_label(profile, "as listed per claim"),
+    holm_level=HOLM_LEVEL,
+    run_profile_note=(
+        f"This run is a {SMOKE_LABEL}. Its sizes and seeds are small, so its statuses are not to be quoted; "
+        "the records at paper scale below are."
+        if profile == SMOKE_PROFILE else
+        f"This run used the {profile} profile, so its statuses are the ones to quote."
+    ),
 )
 
 # %% [markdown]
-# The book tests {glue:text}`n_claims` claims: {glue:text}`n_paper` of the paper's and
-# {glue:text}`n_theory` theory results. Of the paper's claims, in this profile,
-# {glue:text}`paper_reproduced` are reproduced, {glue:text}`paper_not_reproduced` are not
-# reproduced, {glue:text}`paper_inconclusive` are inconclusive and
-# {glue:text}`paper_not_run_in_this_profile` were not run. Of the theory results,
-# {glue:text}`theory_reproduced` are reproduced, {glue:text}`theory_not_reproduced` are not,
-# {glue:text}`theory_inconclusive` are inconclusive and
-# {glue:text}`theory_not_run_in_this_profile` were not run.
+# {glue:text}`run_profile_note`
+#
+# The book checks {glue:text}`n_claims` claims: {glue:text}`run_n_paper` of the paper's,
+# {glue:text}`run_n_theory` theory results and {glue:text}`run_n_sanity` sanity checks.
+# In this run, of the paper's claims {glue:text}`run_paper_reproduced` are reproduced,
+# {glue:text}`run_paper_not_reproduced` are not reproduced,
+# {glue:text}`run_paper_inconclusive` are inconclusive, {glue:text}`run_paper_vacuous` are
+# vacuous and {glue:text}`run_paper_not_run_in_this_profile` were not run; after Holm's
+# correction {glue:text}`run_adj_paper_reproduced` are reproduced,
+# {glue:text}`run_adj_paper_not_reproduced` not reproduced and
+# {glue:text}`run_adj_paper_inconclusive` inconclusive ({glue:text}`run_n_tests` of them
+# carry a p-value; the correction changed {glue:text}`run_n_changed`:
+# {glue:text}`run_changed_ids`). Of the theory results, {glue:text}`run_theory_reproduced`
+# are reproduced, {glue:text}`run_theory_not_reproduced` are not,
+# {glue:text}`run_theory_inconclusive` are inconclusive, {glue:text}`run_theory_vacuous`
+# are vacuous and {glue:text}`run_theory_not_run_in_this_profile` were not run. Of the
+# sanity checks, {glue:text}`run_sanity_passed` passed, {glue:text}`run_sanity_failed`
+# failed, {glue:text}`run_sanity_inconclusive` are inconclusive and
+# {glue:text}`run_sanity_not_run_in_this_profile` were not run.
+
+# %% [markdown]
+# ## At paper scale
+#
+# The `full` profile takes minutes per chapter on a 2-core CPU, too long for the book's
+# continuous integration. The records below were saved from `full`-profile runs made while
+# the book was written (`book/measured/`), and their statuses are derived from their saved
+# rule inputs exactly as above. Records saved before the book kept p-values have none:
+# they read "no test" and keep their status under the correction.
 
 # %%
-fig, ax = figure(profile=profile, seeds="as listed per claim", width=6.5)
-plot_status_counts(counts, ax=ax)
+measured = reproduction_table("full", results_dir=ROOT / measured_dir)
+full = {**kind_counts(measured, "status", "full"), **kind_counts(measured, "adjusted", "full_adj"),
+        **holm_summary(measured, "full")}
+show_table(measured)
+summary_full = summary_counts(measured)
+summary_full
+
+# %% tags=["remove-cell"]
+glue_values(full)
+
+# %% [markdown]
+# At paper scale, of the {glue:text}`full_n_paper` paper claims
+# {glue:text}`full_paper_reproduced` are reproduced, {glue:text}`full_paper_not_reproduced`
+# are not reproduced, {glue:text}`full_paper_inconclusive` are inconclusive,
+# {glue:text}`full_paper_vacuous` are vacuous and
+# {glue:text}`full_paper_not_run_in_this_profile` have no saved record.
+# {glue:text}`full_n_tests` of them carry a p-value and {glue:text}`full_n_no_test` read
+# "no test"; after Holm's correction {glue:text}`full_adj_paper_reproduced` are
+# reproduced, {glue:text}`full_adj_paper_not_reproduced` not reproduced and
+# {glue:text}`full_adj_paper_inconclusive` inconclusive (changed by the correction:
+# {glue:text}`full_changed_ids`). Of the {glue:text}`full_n_theory` theory results,
+# {glue:text}`full_theory_reproduced` are reproduced, {glue:text}`full_theory_not_reproduced`
+# are not, {glue:text}`full_theory_inconclusive` are inconclusive,
+# {glue:text}`full_theory_vacuous` are vacuous and
+# {glue:text}`full_theory_not_run_in_this_profile` have no record. The
+# {glue:text}`full_n_sanity` sanity checks: {glue:text}`full_sanity_passed` passed,
+# {glue:text}`full_sanity_failed` failed, {glue:text}`full_sanity_inconclusive` are
+# inconclusive and {glue:text}`full_sanity_not_run_in_this_profile` have no record.
+
+# %%
+fig, (ax_run, ax_full) = figure(2, profile=f"{profile} (left) and full (right)", seeds="as listed per claim", width=5.2,
+                               sharex=True)
+plot_status_counts(summary, ax=ax_run)
+ax_run.set_title(f"this run (profile {profile})", fontsize=9)
+plot_status_counts(summary_full, ax=ax_full)
+ax_full.set_title("saved full-profile records", fontsize=9)
+ax_full.tick_params(labelleft=False)
 glue_figure("fig_status", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_status
 # :name: fig-report-status
 #
-# Status of every claim, by kind ({glue:text}`report_run`).
+# Status of every claim by kind, for this run ({glue:text}`report_run`, left) and for the
+# full-profile records saved with the book (right). The paper's claims appear twice: as
+# their own rules judge them (raw) and after Holm's correction. Sanity checks pass or fail
+# in colours of their own: a passed check is not a reproduced claim.
 # ```
-
-# %% [markdown]
-# ## At paper scale
 #
-# The `full` profile takes minutes to an hour per chapter on a 2-core CPU, too long for the
-# book's continuous integration. The records below were saved from `full`-profile runs made
-# while the book was written (`book/measured/`), and their statuses are derived from their
-# saved rule inputs exactly as above.
-
-# %%
-measured = reproduction_table("full", results_dir=ROOT / measured_dir)
-is_paper = measured.kind == "paper"
-show_table(measured)
-
-# %% tags=["remove-cell"]
-glue_values(
-    full_paper_reproduced=int((is_paper & (measured.status == STATUS_ORDER[0])).sum()),
-    full_paper_not_reproduced=int((is_paper & (measured.status == STATUS_ORDER[1])).sum()),
-    full_paper_inconclusive=int((is_paper & (measured.status == STATUS_ORDER[2])).sum()),
-    full_not_run=int((measured.status == STATUS_ORDER[3]).sum()),
-)
-
-# %% [markdown]
-# At paper scale, {glue:text}`full_paper_reproduced` of the paper's claims are reproduced,
-# {glue:text}`full_paper_not_reproduced` are not reproduced and
-# {glue:text}`full_paper_inconclusive` are inconclusive; {glue:text}`full_not_run` claims
-# have no saved full-profile record.
+# (report-multiplicity)=
+# ## Many tests at once: Holm's correction
+#
+# Each comparison of the paper's claims is a test at the 5 % level (a 95 % interval on one
+# side of zero). With many such tests, some would come out significant by chance alone
+# even if no claim held. Holm's step-down method (Holm 1979) controls the
+# probability of even one false decision across the whole family: sort the $m$ p-values,
+# $p_{(1)} \le \dots \le p_{(m)}$, and replace the $i$-th by
+#
+# $$
+# \tilde p_{(i)} = \max_{j \le i} \min\{1, (m - j + 1)\, p_{(j)}\}.
+# $$
+#
+# The report applies it with this rule, fixed before the data and written in
+# `ntkbook.claims.report`:
+#
+# * the family is the paper claims of the profile whose record carries a p-value (the
+#   p-value of the test behind the verdict: a corrected resampled t-test, a paired
+#   bootstrap or McNemar's test, passed as `check_claim(..., p_value=...)`);
+# * a claim that its rule calls *reproduced* or *not reproduced* becomes *inconclusive*
+#   when its adjusted p-value exceeds {glue:text}`holm_level`; every other status is kept;
+# * a paper claim without a p-value keeps its status and reads "no test": its verdict
+#   rests on no single test (a threshold, or an interval of a fitted slope), or its record
+#   predates p-values;
+# * theory results and sanity checks are not in the family and are not adjusted.
+#
+# The correction can only weaken a decided status, never create one: a claim is reported
+# as reproduced after adjustment only if its own rule says so and its test survives the
+# other tests of the family.
 #
 # ## How to read a status
 #
-# A status is only as strong as the run behind it. The `ci` profile uses small sizes and
-# few seeds, so many comparisons end *inconclusive*: their intervals are wide. The `full`
-# profile (`make book PROFILE=full`) runs the paper-scale defaults, and its table is the one
-# to quote. Where a claim is *not reproduced*, its chapter shows the numbers and discusses
+# A status is only as strong as the run behind it. The `ci` profile is a smoke run: it
+# uses small sizes and few seeds to check that every chapter's code runs, and its boxes
+# are labelled so and drawn in a neutral colour; its statuses are recorded the same way,
+# but they are not evidence about the paper. The `full` profile (`make book PROFILE=full`)
+# runs the paper-scale defaults, and its table is the one to quote, in its adjusted
+# column. Where a claim is *not reproduced*, its chapter shows the numbers and discusses
 # the setup: the paper's own hyperparameters are not public, and each reconstruction is
 # stated where it is made.
 #
@@ -180,5 +300,26 @@ glue_values(
 # The report stops with a `ReportError`: the status is derived again from the saved rule
 # inputs, and the typed verdict no longer matches them. A report that silently trusted the
 # typed word could show a claim as reproduced that the data do not support.
+# ```{solution-end}
+# ```
+#
+# ```{exercise-start}
+# :label: ex-report-3
+# ```
+# Four paper claims have p-values 0.01, 0.02, 0.03 and 0.20, and the first three are
+# *reproduced* by their own rules. Which survive Holm's correction at 0.05? Check your
+# answer with `ntkbook.stats.holm`.
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-report-3
+# :class: dropdown
+# ```
+# Sorted, the adjusted values are $\min(1, 4 \cdot 0.01) = 0.04$, then
+# $\max(0.04, 3 \cdot 0.02) = 0.06$, $\max(0.06, 2 \cdot 0.03) = 0.06$ and
+# $\max(0.06, 1 \cdot 0.20) = 0.20$. Only the first stays below 0.05, so only it remains
+# *reproduced*; the second and third become *inconclusive*. Each of the three would pass
+# alone: the correction is what four tests at once cost. `holm([0.01, 0.02, 0.03, 0.20])`
+# returns `[0.04, 0.06, 0.06, 0.2]`.
 # ```{solution-end}
 # ```

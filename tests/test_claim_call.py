@@ -158,3 +158,108 @@ def test_glue_values_refuses_a_figure_and_names_glue_figure(shown):
 def test_glue_values_refuses_a_name_that_is_not_a_string(shown):
     with pytest.raises(TypeError, match="non-empty strings"):
         glue_values({1: 2.0})
+
+
+# ----------------------------------------------------------------------------- kinds, p-values, model metrics, profiles
+@pytest.fixture
+def canonical(tmp_path, monkeypatch):
+    """A canonical run: records go to the folder NTKBOOK_CLAIMS_DIR names."""
+    folder = tmp_path / "claims" / "ci"
+    monkeypatch.setenv("NTKBOOK_CLAIMS_DIR", str(folder))
+    return folder
+
+
+def test_every_claim_has_one_of_the_three_kinds():
+    from ntkbook.claims.registry import KINDS
+
+    assert set(KINDS) == {"sanity", "theory", "paper"}
+    assert {c.kind for c in CLAIMS.values()} <= set(KINDS)
+
+
+def test_the_ntk_properties_of_correct_software_are_sanity_checks_not_theory_or_paper_claims():
+    assert CLAIMS["ntk_psd"].kind == "sanity" and CLAIMS["ntk_methods_agree"].kind == "sanity"
+    assert CLAIMS["width_convergence_rate"].kind == "theory" and CLAIMS["uci_boston_vs_mlp"].kind == "paper"
+
+
+def test_a_claim_of_an_unknown_kind_cannot_be_registered():
+    with pytest.raises(ValueError, match="'kind' of claim 'x' must be one of"):
+        registry.Claim("x", "A claim.", "01_empirical_ntk", "nowhere", "opinion")
+
+
+def test_the_p_value_is_saved_in_the_record(shown, canonical):
+    check_claim("uci_boston_vs_mlp", sign_rule(-1.0, -2.0, -0.5, expect="negative"), profile="ci", seeds=10, p_value=0.012)
+    assert json.loads((canonical / "uci_boston_vs_mlp.json").read_text())["p_value"] == 0.012
+
+
+@pytest.mark.parametrize("p_value", [None, float("nan")])
+def test_no_p_value_or_a_nan_one_is_saved_as_null_no_test(shown, canonical, p_value):
+    check_claim("uci_boston_vs_mlp", sign_rule(-1.0, -2.0, -0.5, expect="negative"), profile="ci", seeds=10, p_value=p_value)
+    assert json.loads((canonical / "uci_boston_vs_mlp.json").read_text())["p_value"] is None
+
+
+@pytest.mark.parametrize("p_value", [-0.1, 1.5, "small", True])
+def test_a_p_value_outside_zero_one_is_refused_before_anything_is_shown(shown, canonical, p_value):
+    with pytest.raises(ValueError, match=r"'p_value' parameter of check_claim must be a finite float in the range \[0, 1\]"):
+        check_claim("uci_boston_vs_mlp", sign_rule(-1.0, -2.0, -0.5, expect="negative"), profile="ci", seeds=10,
+                    p_value=p_value)
+    assert shown == {"boxes": [], "glued": {}} and not list(canonical.parent.rglob("*.json"))
+
+
+def test_a_numpy_p_value_is_saved_as_a_plain_number(shown, canonical):
+    import numpy as np
+
+    check_claim("uci_iris_vs_mlp", sign_rule(1.0, 0.5, 2.0, expect="positive"), profile="ci", seeds=10, p_value=np.float64(0.2))
+    assert json.loads((canonical / "uci_iris_vs_mlp.json").read_text())["p_value"] == 0.2
+
+
+def test_model_metrics_keeps_each_models_own_metric_with_its_interval(shown, canonical):
+    from ntkbook.claims.chapter import model_metrics
+    from ntkbook.stats import t_interval
+
+    ecrn, mlp = t_interval([0.10, 0.12, 0.11]), (0.2, 0.15, 0.25)
+    values = {"difference": -0.09, **model_metrics("test MSE", {"ECRN": ecrn, "MLP": mlp})}
+    check_claim("uci_boston_vs_mlp", sign_rule(-0.09, -0.12, -0.06, expect="negative"), profile="ci", seeds=3, values=values)
+    models = json.loads((canonical / "uci_boston_vs_mlp.json").read_text())["values"]["models"]
+    assert models["ECRN"] == {"metric": "test MSE", "mean": pytest.approx(ecrn.mean), "low": pytest.approx(ecrn.low),
+                              "high": pytest.approx(ecrn.high), "n": 3}
+    assert models["MLP"] == {"metric": "test MSE", "mean": 0.2, "low": 0.15, "high": 0.25, "n": None}
+
+
+def test_model_metrics_refuses_what_is_not_an_interval():
+    from ntkbook.claims.chapter import model_metrics
+
+    with pytest.raises(ValueError, match="'intervals' parameter of model_metrics"):
+        model_metrics("test MSE", {"ECRN": 0.1})
+    with pytest.raises(ValueError, match="'metric' parameter of model_metrics"):
+        model_metrics("", {"ECRN": (0.1, 0.0, 0.2)})
+
+
+def test_a_models_entry_that_breaks_the_convention_is_refused_before_anything_is_shown(shown, canonical):
+    with pytest.raises(ValueError, match="'values' parameter of check_claim must be a dict whose 'models' entry"):
+        check_claim("uci_boston_vs_mlp", sign_rule(-1.0, -2.0, -0.5, expect="negative"), profile="ci", seeds=3,
+                    values={"models": {"ECRN": 0.1}})
+    assert shown == {"boxes": [], "glued": {}}
+
+
+def test_the_ci_box_is_a_neutral_smoke_run_and_the_verdict_is_recorded_and_glued_as_in_full(shown, canonical, monkeypatch):
+    from ntkbook.claims.rules import SMOKE_CLASS, SMOKE_LABEL
+
+    check_claim("uci_boston_vs_mlp", sign_rule(-1.0, -2.0, -0.5, expect="negative"), profile="ci", seeds=3)
+    ci_box, ci_glued = shown["boxes"][-1], dict(shown["glued"])
+    ci_record = json.loads((canonical / "uci_boston_vs_mlp.json").read_text())
+    assert SMOKE_LABEL in ci_box and f":class: {SMOKE_CLASS}" in ci_box and ":class: tip" not in ci_box
+
+    full = canonical.parent / "full"
+    monkeypatch.setenv("NTKBOOK_CLAIMS_DIR", str(full))
+    check_claim("uci_boston_vs_mlp", sign_rule(-1.0, -2.0, -0.5, expect="negative"), profile="full", seeds=3)
+    full_record = json.loads((full / "uci_boston_vs_mlp.json").read_text())
+    assert ":class: tip" in shown["boxes"][-1] and SMOKE_LABEL not in shown["boxes"][-1]
+    assert ci_glued == shown["glued"] == {"verdict_uci_boston_vs_mlp": SUPPORTED}
+    assert {k: v for k, v in ci_record.items() if k != "profile"} == {k: v for k, v in full_record.items() if k != "profile"}
+
+
+def test_a_sanity_check_box_reads_passed_not_supported(shown, ad_hoc):
+    check_claim("ntk_psd", supported(), profile="full", seeds=1)
+    (box,) = shown["boxes"]
+    assert "sanity check" in box.splitlines()[0] and "**passed**" in box and "**supported**" not in box
+    assert shown["glued"] == {"verdict_ntk_psd": SUPPORTED}  # the chapter's prose keeps its glued verdict word

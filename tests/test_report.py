@@ -1,6 +1,7 @@
 """The reproduction report derives every status from saved results; none is typed by hand."""
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from ntkbook.claims.report import ReportError, reproduction_table
 from ntkbook.claims.rules import VERDICTS, interval_rule, sign_rule
 
 ROOT = Path(__file__).resolve().parent.parent
-STATUS_WORDS = ["reproduced", "not reproduced", "inconclusive", "supported", "not supported"]
+STATUS_WORDS = ["reproduced", "not reproduced", "inconclusive", "supported", "not supported", "passed", "failed"]
 
 
 def test_status_comes_from_the_saved_rule_inputs(tmp_path):
@@ -146,3 +147,130 @@ def test_the_claims_layer_does_not_import_the_pipeline():
         tree = ast.parse((ROOT / "ntkbook" / "claims" / name).read_text())
         imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
         assert not [m for m in imported if m.startswith("ntkbook.pipeline")], name
+
+
+# ----------------------------------------------------------------------------- kinds
+def test_a_sanity_check_passes_or_fails_and_never_counts_as_reproduced(tmp_path):
+    from ntkbook.claims.report import status_counts
+    from ntkbook.claims.rules import threshold_rule
+
+    record_claim("ntk_psd", threshold_rule(0.0, at_most=1e-12), profile="ci", seeds=1, results_dir=tmp_path)
+    record_claim("ntk_methods_agree", threshold_rule(1.0, at_most=1e-12), profile="ci", seeds=1, results_dir=tmp_path)
+    table = reproduction_table("ci", results_dir=tmp_path).set_index("id")
+    assert table.loc["ntk_psd", "status"] == "passed" and table.loc["ntk_methods_agree", "status"] == "failed"
+    counts = status_counts(table.reset_index())
+    assert counts.loc["sanity", "passed"] == 1 and counts.loc["sanity", "failed"] == 1
+    assert counts["reproduced"].sum() == 0 and counts["not reproduced"].sum() == 0
+
+
+def test_the_kind_comes_from_the_registry_not_from_the_record(tmp_path):
+    path = record_claim("ntk_psd", interval_rule(0.0, 0.0, 0.0, (-1, 1)), profile="ci", seeds=1, results_dir=tmp_path)
+    record = json.loads(path.read_text())
+    record["kind"] = "paper"  # a record cannot promote a sanity check into a paper claim
+    path.write_text(json.dumps(record))
+    row = reproduction_table("ci", results_dir=tmp_path).set_index("id").loc["ntk_psd"]
+    assert row["kind"] == "sanity" and row["status"] == "passed"
+
+
+def test_the_summary_counts_paper_claims_raw_and_adjusted_then_theory_then_sanity(tmp_path):
+    from ntkbook.claims.report import summary_counts
+
+    record_claim("ntk_psd", interval_rule(0.0, 0.0, 0.0, (-1, 1)), profile="ci", seeds=1, results_dir=tmp_path)
+    summary = summary_counts(reproduction_table("ci", results_dir=tmp_path))
+    assert list(summary.index) == ["paper claims (raw)", "paper claims (Holm-adjusted)", "theory results", "sanity checks"]
+    n_paper = sum(c.kind == "paper" for c in CLAIMS.values())
+    assert summary.loc["paper claims (raw)"].sum() == n_paper == summary.loc["paper claims (Holm-adjusted)"].sum()
+    assert summary.loc["sanity checks", "passed"] == 1
+
+
+# ----------------------------------------------------------------------------- multiplicity (Holm)
+REPRODUCED_PAPER = ["uci_boston_vs_mlp", "uci_iris_vs_mlp", "uci_wine_vs_mlp", "synthetic_regression_vs_mlp"]
+
+
+def _reproduced(claim_id, tmp_path, p_value):
+    expect = "negative" if "mse" in CLAIMS[claim_id].text.lower() else "positive"
+    low, high = (-2.0, -1.0) if expect == "negative" else (1.0, 2.0)
+    record_claim(claim_id, sign_rule((low + high) / 2, low, high, expect=expect), profile="ci", seeds=10,
+                 p_value=p_value, results_dir=tmp_path)
+
+
+def test_holm_turns_a_decided_claim_inconclusive_when_its_adjusted_p_value_exceeds_the_level(tmp_path):
+    # the worked example of chapter 14: p = 0.01, 0.02, 0.03, 0.20 -> Holm 0.04, 0.06, 0.06, 0.20
+    for claim_id, p in zip(REPRODUCED_PAPER, [0.01, 0.02, 0.03, 0.20]):
+        _reproduced(claim_id, tmp_path, p)
+    table = reproduction_table("ci", results_dir=tmp_path).set_index("id").loc[REPRODUCED_PAPER]
+    assert list(table.status) == ["reproduced"] * 4  # each claim's own rule
+    assert list(table.p_holm) == pytest.approx([0.04, 0.06, 0.06, 0.20])
+    assert list(table.adjusted) == ["reproduced", "inconclusive", "inconclusive", "inconclusive"]
+    assert set(table.test) == {"Holm over 4"}
+
+
+def test_a_not_reproduced_claim_also_becomes_inconclusive_when_its_test_does_not_survive(tmp_path):
+    record_claim("uci_boston_vs_mlp", sign_rule(1.0, 0.5, 1.5, expect="negative"), profile="ci", seeds=10,
+                 p_value=0.03, results_dir=tmp_path)
+    _reproduced("uci_iris_vs_mlp", tmp_path, 0.04)
+    row = reproduction_table("ci", results_dir=tmp_path).set_index("id").loc["uci_boston_vs_mlp"]
+    assert row["status"] == "not reproduced" and row["p_holm"] == pytest.approx(0.06) and row["adjusted"] == "inconclusive"
+
+
+def test_a_claim_without_a_p_value_keeps_its_status_and_reads_no_test(tmp_path):
+    from ntkbook.claims.report import format_p
+
+    _reproduced("uci_boston_vs_mlp", tmp_path, None)
+    _reproduced("uci_iris_vs_mlp", tmp_path, 0.5)
+    table = reproduction_table("ci", results_dir=tmp_path).set_index("id")
+    row = table.loc["uci_boston_vs_mlp"]
+    assert row["adjusted"] == row["status"] == "reproduced" and row["test"] == "no test"
+    assert format_p(row["p_value"], row["test"]) == "no test" and format_p(row["p_holm"], row["test"]) == "no test"
+    assert table.loc["uci_iris_vs_mlp", "test"] == "Holm over 1"  # the family counts only claims with a p-value
+
+
+def test_theory_results_and_sanity_checks_are_outside_the_family(tmp_path):
+    record_claim("width_convergence_rate", interval_rule(-0.5, -0.6, -0.4, (-0.7, -0.3)), profile="ci", seeds=3,
+                 p_value=0.5, results_dir=tmp_path)
+    _reproduced("uci_iris_vs_mlp", tmp_path, 0.03)
+    table = reproduction_table("ci", results_dir=tmp_path).set_index("id")
+    theory = table.loc["width_convergence_rate"]
+    assert theory["adjusted"] == "reproduced" and theory["test"] == "not adjusted" and math.isnan(theory["p_holm"])
+    assert table.loc["uci_iris_vs_mlp", "p_holm"] == pytest.approx(0.03)  # a family of one: unadjusted
+
+
+def test_inconclusive_vacuous_and_not_run_are_never_changed_by_the_correction():
+    from ntkbook.claims.report import adjusted_status
+
+    for status in ["inconclusive", "vacuous", NOT_RUN, "passed", "failed"]:
+        assert adjusted_status(status, 0.9) == status
+    assert adjusted_status("reproduced", float("nan")) == "reproduced"
+    assert adjusted_status("reproduced", 0.05) == "reproduced"  # at the level: kept; above it: inconclusive
+    assert adjusted_status("reproduced", 0.0500001) == "inconclusive"
+
+
+def test_a_saved_p_value_outside_zero_one_is_refused(tmp_path):
+    path = record_claim("uci_iris_vs_mlp", sign_rule(1.0, 0.5, 2.0, expect="positive"), profile="ci", seeds=3,
+                        p_value=0.2, results_dir=tmp_path)
+    record = json.loads(path.read_text())
+    record["p_value"] = 2.0
+    path.write_text(json.dumps(record))
+    with pytest.raises(ReportError, match="p-value of claim 'uci_iris_vs_mlp'"):
+        reproduction_table("ci", results_dir=tmp_path)
+
+
+def test_the_report_shows_each_models_own_metric_with_its_interval(tmp_path):
+    from ntkbook.claims.registry import model_metrics
+
+    record_claim("uci_iris_vs_mlp", sign_rule(0.05, 0.01, 0.09, expect="positive"), profile="ci", seeds=3,
+                 values=model_metrics("test accuracy", {"ECRN": (0.95, 0.93, 0.97), "MLP": (0.9, 0.88, 0.92)}),
+                 results_dir=tmp_path)
+    row = reproduction_table("ci", results_dir=tmp_path).set_index("id").loc["uci_iris_vs_mlp"]
+    assert row["models"] == "test accuracy: ECRN: 0.95 [0.93, 0.97]; MLP: 0.9 [0.88, 0.92]"
+
+
+def test_old_records_without_kind_or_p_value_still_derive_and_read_no_test():
+    """The full-profile records saved with the book predate kinds and p-values."""
+    measured = ROOT / "book" / "measured"
+    table = reproduction_table("full", results_dir=measured).set_index("id")
+    for claim_id, record in load_records("full", results_dir=measured).items():
+        if "p_value" not in record:
+            assert table.loc[claim_id, "test"] in ("no test", "not adjusted")
+            assert table.loc[claim_id, "adjusted"] == table.loc[claim_id, "status"]
+    assert table.loc["ntk_psd", "status"] in ("passed", "failed", "inconclusive")

@@ -173,6 +173,157 @@ def test_slope_interval_names_a_missing_column():
         slope_interval(pd.DataFrame({"width": [1, 2]}), y="change")
 
 
+# ----------------------------------------------------------------------------- t_interval(bounds=)
+def test_bounds_clip_an_interval_that_would_leave_the_range_of_the_quantity():
+    accuracies = [0.97, 1.0, 0.99, 1.0]
+    free, clipped = t_interval(accuracies), t_interval(accuracies, bounds=(0.0, 1.0))
+    assert free.high > 1.0 and clipped.high == 1.0
+    assert clipped.low == pytest.approx(free.low) and clipped.mean == pytest.approx(free.mean)
+    low_side = t_interval([0.0, 0.02, 0.01], bounds=(0.0, 1.0))
+    assert low_side.low == 0.0 and low_side.high < 1.0
+
+
+def test_bounds_leave_an_interval_inside_the_range_unchanged():
+    assert tuple(t_interval(VALUES, bounds=(0.0, 2.0))) == pytest.approx(tuple(t_interval(VALUES)))
+
+
+def test_bounds_do_not_invent_an_interval_where_there_is_none():
+    iv = t_interval([0.5, math.nan], bounds=(0.0, 1.0))
+    assert math.isnan(iv.low) and math.isnan(iv.high)
+
+
+# ----------------------------------------------------------------------------- corrected_resampled_t
+SPLIT_DIFFERENCES = np.array([0.5, 1.2, -0.3, 0.8, 0.9, 0.1, 1.5, 0.4, 0.7, 0.2])
+
+
+def test_corrected_resampled_t_matches_the_nadeau_bengio_formula():
+    d, n_train, n_test = SPLIT_DIFFERENCES, 80, 20
+    j = d.size
+    se = math.sqrt((1 / j + n_test / n_train) * d.var(ddof=1))
+    t = d.mean() / se
+    half = sps.t.ppf(0.975, j - 1) * se
+    out = stats.corrected_resampled_t(d, n_train, n_test)
+    assert out.n == j and out.mean_difference == pytest.approx(d.mean())
+    assert out.t_statistic == pytest.approx(t)
+    assert out.p_value == pytest.approx(2 * sps.t.sf(abs(t), j - 1))
+    assert (out.ci_low, out.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
+
+
+def test_the_correction_shrinks_the_plain_paired_t_by_the_overlap_factor():
+    # n_test / n_train = 1/4 and J = 10: the variance grows by (1/10 + 1/4) / (1/10) = 3.5
+    plain = paired_difference(SPLIT_DIFFERENCES, np.zeros_like(SPLIT_DIFFERENCES))
+    corrected = stats.corrected_resampled_t(SPLIT_DIFFERENCES, 80, 20)
+    assert plain.t_statistic / corrected.t_statistic == pytest.approx(math.sqrt(3.5))
+    assert corrected.p_value > plain.p_value
+    assert (corrected.ci_high - corrected.ci_low) == pytest.approx(math.sqrt(3.5) * (plain.ci_high - plain.ci_low))
+
+
+def test_corrected_resampled_t_voids_a_non_finite_split_and_needs_two_splits():
+    voided = stats.corrected_resampled_t([0.5, math.nan, 0.3], 80, 20)
+    assert math.isnan(voided.ci_low) and math.isnan(voided.p_value)
+    single = stats.corrected_resampled_t([0.5], 80, 20)
+    assert math.isnan(single.ci_low) and single.mean_difference == 0.5
+
+
+def test_corrected_resampled_t_refuses_a_training_set_of_no_examples():
+    with pytest.raises(ValueError, match="'n_train' parameter of corrected_resampled_t"):
+        stats.corrected_resampled_t(SPLIT_DIFFERENCES, 0, 20)
+
+
+# ----------------------------------------------------------------------------- paired_bootstrap
+def _per_example_correct(rng, accuracy, shape):
+    return (rng.random(shape) < accuracy).astype(float)
+
+
+def test_paired_bootstrap_of_a_constant_difference_is_that_difference():
+    rng = np.random.default_rng(0)
+    b = rng.random((3, 50))
+    out = stats.paired_bootstrap(b + 0.1, b, n_boot=200)
+    assert (out.mean_difference, out.ci_low, out.ci_high) == pytest.approx((0.1, 0.1, 0.1))
+    assert out.p_value == 0.0
+
+
+def test_paired_bootstrap_counts_the_test_sets_own_sampling_error():
+    # seeds that agree exactly: an interval across seeds has width 0, the test set's error does not
+    rng = np.random.default_rng(1)
+    a1, b1 = _per_example_correct(rng, 0.8, 1000), _per_example_correct(rng, 0.75, 1000)
+    a, b = np.tile(a1, (4, 1)), np.tile(b1, (4, 1))
+    across_seeds = t_interval((a - b).mean(1))
+    out = stats.paired_bootstrap(a, b, n_boot=1000)
+    assert across_seeds.high - across_seeds.low == pytest.approx(0.0)
+    normal_half = 1.96 * (a1 - b1).std(ddof=1) / math.sqrt(a1.size)
+    assert (out.ci_high - out.ci_low) / 2 == pytest.approx(normal_half, rel=0.2)
+    assert out.ci_low < out.mean_difference < out.ci_high
+
+
+def test_paired_bootstrap_p_value_is_small_for_a_clear_gap_and_large_for_none():
+    rng = np.random.default_rng(2)
+    b = _per_example_correct(rng, 0.6, (3, 500))
+    better = np.maximum(b, _per_example_correct(rng, 0.3, (3, 500)))  # a beats b on many examples, never worse
+    assert stats.paired_bootstrap(better, b, n_boot=500).p_value < 0.01
+    same = stats.paired_bootstrap(b, b[::-1], n_boot=500)
+    assert same.p_value > 0.05 and same.ci_low < 0 < same.ci_high
+
+
+def test_paired_bootstrap_is_reproducible_for_a_seed():
+    rng = np.random.default_rng(3)
+    a, b = rng.random((3, 40)), rng.random((3, 40))
+    first, again = stats.paired_bootstrap(a, b, n_boot=300, seed=7), stats.paired_bootstrap(a, b, n_boot=300, seed=7)
+    assert (first.ci_low, first.ci_high, first.p_value) == (again.ci_low, again.ci_high, again.p_value)
+
+
+def test_paired_bootstrap_refuses_scores_of_different_shapes_and_voids_non_finite_ones():
+    with pytest.raises(ValueError, match="'b' parameter of paired_bootstrap"):
+        stats.paired_bootstrap(np.zeros((2, 5)), np.zeros((2, 4)))
+    a = np.ones((2, 5))
+    a[0, 0] = math.nan
+    out = stats.paired_bootstrap(a, np.zeros((2, 5)))
+    assert math.isnan(out.ci_low) and math.isnan(out.p_value)
+
+
+# ----------------------------------------------------------------------------- mcnemar
+def test_mcnemar_matches_scipy_binomtest_on_the_discordant_examples():
+    rng = np.random.default_rng(4)
+    a, b = rng.random(300) < 0.8, rng.random(300) < 0.7
+    out = stats.mcnemar(a, b)
+    n10, n01 = int((a & ~b).sum()), int((~a & b).sum())
+    assert (out["n10"], out["n01"]) == (n10, n01)
+    assert out["p_value"] == pytest.approx(sps.binomtest(n10, n10 + n01, 0.5).pvalue)
+    assert out["difference"] == pytest.approx(a.mean() - b.mean())
+
+
+def test_mcnemar_of_classifiers_that_never_disagree_is_p_one():
+    same = np.array([1, 0, 1, 1, 0])
+    assert stats.mcnemar(same, same) == {"n10": 0, "n01": 0, "difference": 0.0, "p_value": 1.0}
+
+
+def test_mcnemar_refuses_predictions_of_different_lengths():
+    with pytest.raises(ValueError, match="'correct_b' parameter of mcnemar"):
+        stats.mcnemar([1, 0, 1], [1, 0])
+
+
+# ----------------------------------------------------------------------------- holm
+def test_holm_matches_a_hand_worked_example():
+    # sorted: 0.005 * 4 = 0.02; 0.01 * 3 = 0.03; 0.03 * 2 = 0.06; 0.04 * 1 = 0.04 -> max(0.06, 0.04) = 0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_of_one_p_value_is_that_p_value_and_adjusted_values_never_exceed_one():
+    assert stats.holm([0.2]) == pytest.approx([0.2])
+    assert stats.holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])
+
+
+def test_holm_leaves_a_missing_p_value_missing_and_out_of_the_count():
+    out = stats.holm([0.01, math.nan, 0.04])
+    assert math.isnan(out[1]) and (out[0], out[2]) == pytest.approx((0.02, 0.04))
+    assert np.isnan(stats.holm([math.nan, math.nan])).all()
+
+
+def test_holm_refuses_a_number_that_is_not_a_probability():
+    with pytest.raises(ValueError, match="'p_values' parameter of holm"):
+        stats.holm([0.01, 1.5])
+
+
 # ----------------------------------------------------------------------------- _validation
 def test_bool_is_refused_as_an_int():
     with pytest.raises(InvalidParameterError, match="Got True instead"):

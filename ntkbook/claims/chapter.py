@@ -19,13 +19,26 @@ Example::
         profile=profile, seeds=1, values={"asymmetry": asymmetry},
         glue_as="verdict_psd",  # the prose says {glue:text}`verdict_psd`
     )
+
+A comparison passes the p-value of its test (for the report's Holm correction) and each
+model's own metric with its interval (:func:`model_metrics`, re-exported here)::
+
+    test = corrected_resampled_t(mse_ecrn - mse_mlp, n_train, n_test)
+    check_claim(
+        "uci_boston_vs_mlp",
+        sign_rule(test.mean_difference, test.ci_low, test.ci_high, expect="negative", what="MSE(ECRN) - MSE(MLP)"),
+        profile=profile, seeds=n_splits, p_value=test.p_value,
+        values=model_metrics("test MSE", {"ECRN": t_interval(mse_ecrn), "MLP": t_interval(mse_mlp)}),
+    )
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ntkbook.claims.registry import CLAIMS, Claim, record_claim
+from ntkbook.claims.registry import CLAIMS, Claim, model_metrics, record_claim, status_of
+
+__all__ = ["check_claim", "get_claim", "model_metrics"]
 from ntkbook.claims.rules import Verdict, show_claim
 
 
@@ -46,6 +59,7 @@ def check_claim(
     profile: str,
     seeds: int,
     values: dict[str, Any] | None = None,
+    p_value: float | None = None,
     glue_as: str | None = None,
     note: str = "",
 ) -> Verdict:
@@ -61,11 +75,22 @@ def check_claim(
         The output of a rule of :mod:`ntkbook.claims.rules` (it carries the rule's inputs,
         from which the report derives the status again).
     profile : str
-        The profile of this run.
+        The profile of this run. In the ``ci`` profile the box is labelled a smoke run
+        ("a check that the code runs, not evidence about the paper") and styled
+        neutrally; the verdict is computed, recorded and glued the same way in every
+        profile.
     seeds : int
         The number of seeds behind the verdict.
     values : dict, optional
-        Measured numbers the report should keep beside the verdict.
+        Measured numbers the report should keep beside the verdict. By convention a
+        comparison puts each model's own metric with its interval under ``"models"``,
+        built by :func:`ntkbook.claims.registry.model_metrics`; the report shows them.
+    p_value : float, optional
+        The p-value of the test behind the verdict, when there is one (e.g. the one-sided
+        p-value of a corrected resampled t-test, a paired bootstrap or McNemar's test). It
+        is saved in the record; the report adjusts the p-values of the paper's claims with
+        Holm's correction (:func:`ntkbook.stats.holm`). None (the default) means the
+        verdict rests on no single test, and the report says "no test".
     glue_as : str, optional
         The name under which the verdict word is glued; default ``verdict_<claim_id>``.
     note : str, optional
@@ -85,9 +110,10 @@ def check_claim(
         raise ValueError(f"The 'glue_as' parameter of check_claim must be a non-empty string or None. Got {glue_as!r} instead.")
     # record first: a verdict no rule computed is refused before a box is shown for it;
     # outside a canonical run record_claim saves nothing and returns None
-    record_claim(claim_id, verdict, profile=profile, seeds=seeds, values=values)
+    record_claim(claim_id, verdict, profile=profile, seeds=seeds, values=values, p_value=p_value)
     source = f"{claim.source}; {note}" if note else claim.source
-    show_claim(claim.wording, verdict, source=source)
+    show_claim(claim.wording, verdict, source=source, kind=claim.kind, status=status_of(verdict.verdict, claim.kind),
+               profile=profile)
 
     from myst_nb import glue
 

@@ -1,10 +1,22 @@
 """The claims the book checks, and the saved record of each check.
 
-``CLAIMS`` lists every claim of the paper (arXiv:2512.08264) and every theory result of
-part I that a chapter tests, each with a stable id, the chapter that tests it and where
-the claim comes from. A chapter calls :func:`record_claim` with the :class:`Verdict` its
-rule computed; the record (the rule's name and inputs, the profile, the seeds, the
-measured values) is saved as ``ID.json`` in the claims folder of the run's profile.
+``CLAIMS`` lists every claim of the paper (arXiv:2512.08264), every theory result of
+part I and every sanity check that a chapter tests, each with a stable id, the chapter
+that tests it, where the claim comes from and its kind:
+
+- ``sanity``: a property that correct software has whatever the paper says (the NTK is
+  PSD; three ways of computing it agree). Passing it is evidence about the code, never
+  about the paper, so it is never counted as *reproduced*: its statuses are *passed*,
+  *failed* and *inconclusive*.
+- ``theory``: a theory result the paper rests on (Jacot et al., Lee et al., Arora et al.).
+- ``paper``: a claim the paper itself makes.
+
+The kind lives here, not in the records: the report takes it from the registry, so
+records saved before kinds existed read the same as new ones.
+
+A chapter calls :func:`record_claim` with the :class:`Verdict` its rule computed; the
+record (the rule's name and inputs, the profile, the seeds, the measured values, the
+p-value) is saved as ``ID.json`` in the claims folder of the run's profile.
 
 Only a canonical run of a chapter saves records, so that an ad-hoc run never overwrites
 what the report reads: the pipeline names the folder in ``NTKBOOK_CLAIMS_DIR`` for such a
@@ -16,23 +28,38 @@ rule takes a number.
 
 The reproduction report reads these records back and derives each status again from the
 saved inputs with :func:`ntkbook.claims.rules.derive`, so no status is ever typed by hand:
-supported -> *reproduced*, not supported -> *not reproduced*, inconclusive ->
-*inconclusive*, and no record -> *not run in this profile*.
+for a paper claim or a theory result, supported -> *reproduced*, not supported -> *not
+reproduced*; for a sanity check, supported -> *passed*, not supported -> *failed*; for
+every kind, inconclusive -> *inconclusive*, vacuous -> *vacuous*, and no record -> *not run
+in this profile*.
+
+A record also keeps the p-value of the test behind the verdict (``p_value``, None when the
+verdict rests on no single test, and absent from records saved before p-values were kept)
+and the measured ``values``. By convention (:func:`model_metrics`) ``values["models"]``
+holds each model's own metric with its interval, ``{name: {"metric", "mean", "low",
+"high", "n"}}``, so that a comparison's record shows the two numbers compared and not only
+their difference.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ntkbook._io import read_json, write_json
+from ntkbook._validation import check_float, fail
 from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, RULES, SUPPORTED, VACUOUS, Verdict, derive
 
 CLAIMS_DIR_ENV = "NTKBOOK_CLAIMS_DIR"  # set by the pipeline for a canonical run only
+
+SANITY, THEORY, PAPER = "sanity", "theory", "paper"
+KINDS = (PAPER, THEORY, SANITY)  # the order the report lists them in
 
 
 @dataclass(frozen=True)
@@ -43,8 +70,12 @@ class Claim:
     text: str  # the claim, as the paper or the theory paper makes it
     chapter: str  # the notebook stem that tests it
     source: str  # where it comes from: the paper (and its section/equation) or a theory paper
-    kind: str  # "paper" for the paper's own claims, "theory" for the results part I checks
+    kind: str  # one of KINDS: "paper" (the paper's own claim), "theory" (a result it rests on), "sanity" (correct software)
     tested_as: str = ""  # the testable form the chapter checks, where it is narrower than the text
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"The 'kind' of claim {self.id!r} must be one of {', '.join(KINDS)}. Got {self.kind!r} instead.")
 
     @property
     def wording(self) -> str:
@@ -57,9 +88,10 @@ class Claim:
 CLAIMS: dict[str, Claim] = {
     c.id: c
     for c in [
+        # Part I: sanity checks of the software (they hold for any correct implementation)
+        Claim("ntk_psd", "The empirical NTK is a symmetric positive semi-definite matrix.", "01_empirical_ntk", "the definition Theta = J J^T (Jacot et al. 2018)", SANITY),
+        Claim("ntk_methods_agree", "The Jacobian contraction, NTK-vector products and the structured layerwise rule give the same NTK.", "01_empirical_ntk", "Novak, Sohl-Dickstein and Schoenholz 2022 (all three compute J J^T exactly)", SANITY),
         # Part I: theory results the paper builds on
-        Claim("ntk_psd", "The empirical NTK is a symmetric positive semi-definite matrix.", "01_empirical_ntk", "the definition Theta = J J^T (Jacot et al. 2018)", "theory"),
-        Claim("ntk_methods_agree", "The Jacobian contraction, NTK-vector products and the structured layerwise rule give the same NTK.", "01_empirical_ntk", "Novak, Sohl-Dickstein and Schoenholz 2022 (all three compute J J^T exactly)", "theory"),
         Claim("width_convergence_rate", "The empirical NTK at initialization converges to the analytic NTK, with relative error falling like width^(-1/2).", "02_infinite_width", "Jacot et al. 2018; Arora et al. 2019 (convergence at initialization)", "theory"),
         Claim("lazy_training", "The relative change of the NTK during training falls as the width grows (the lazy regime).", "02_infinite_width", "Jacot et al. 2018; Lee et al. 2019", "theory"),
         Claim("linearized_dynamics", "A wide network trained by gradient descent follows the linearized (kernel) dynamics, with a gap that shrinks as width grows.", "03_linearized_dynamics", "Lee et al. 2019", "theory"),
@@ -91,8 +123,63 @@ CLAIMS: dict[str, Claim] = {
     ]
 }
 
-STATUS = {SUPPORTED: "reproduced", NOT_SUPPORTED: "not reproduced", INCONCLUSIVE: "inconclusive", VACUOUS: "vacuous"}
+REPRODUCED, NOT_REPRODUCED, PASSED, FAILED = "reproduced", "not reproduced", "passed", "failed"
+STATUS = {SUPPORTED: REPRODUCED, NOT_SUPPORTED: NOT_REPRODUCED, INCONCLUSIVE: INCONCLUSIVE, VACUOUS: VACUOUS}
+SANITY_STATUS = {SUPPORTED: PASSED, NOT_SUPPORTED: FAILED, INCONCLUSIVE: INCONCLUSIVE, VACUOUS: VACUOUS}
+KIND_STATUS = {PAPER: STATUS, THEORY: STATUS, SANITY: SANITY_STATUS}  # a rule's verdict -> the report's status, by kind
 NOT_RUN = "not run in this profile"
+MODEL_FIELDS = ("metric", "mean", "low", "high", "n")  # one entry of values["models"]
+
+
+def status_of(verdict: str, kind: str) -> str:
+    """The report's word for a rule's ``verdict`` on a claim of ``kind`` (a sanity check
+    passes or fails; a paper claim or a theory result is reproduced or not)."""
+    if kind not in KIND_STATUS:
+        raise ValueError(f"The 'kind' parameter of status_of must be one of {', '.join(KINDS)}. Got {kind!r} instead.")
+    return KIND_STATUS[kind][verdict]
+
+
+def model_metrics(metric: str, intervals: Mapping[str, Any]) -> dict:
+    """The ``values`` entry that keeps each model's own metric with its interval.
+
+    ``intervals`` maps a model's name to an :class:`ntkbook.stats.Interval` (or a
+    ``(mean, low, high)`` triple) of ``metric`` (e.g. "test MSE"). Returns
+    ``{"models": {name: {"metric", "mean", "low", "high", "n"}}}``, to be merged into the
+    ``values`` of :func:`ntkbook.claims.chapter.check_claim`::
+
+        values={**pair.as_dict(), **model_metrics("test accuracy", {"ECRN": iv_ecrn, "MLP": iv_mlp})}
+
+    The report shows these beside the difference the verdict judged.
+    """
+    if not isinstance(metric, str) or not metric:
+        fail("metric", "model_metrics", "a non-empty string", metric)
+    if not isinstance(intervals, Mapping) or not intervals:
+        fail("intervals", "model_metrics", "a non-empty mapping of model name to interval", intervals)
+    models = {}
+    for name, interval in intervals.items():
+        try:
+            mean, low, high = (float(x) for x in interval)
+        except (TypeError, ValueError):
+            fail("intervals", "model_metrics", f"a mapping of each model to an Interval or a (mean, low, high) triple "
+                 f"(model {name!r})", interval)
+        n = getattr(interval, "n", None)
+        models[str(name)] = {"metric": metric, "mean": mean, "low": low, "high": high, "n": None if n is None else int(n)}
+    return {"models": models}
+
+
+def _check_values(values: Any) -> dict:
+    """``values`` (None or a dict); a ``models`` entry must follow :func:`model_metrics`."""
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        fail("values", "check_claim", "a dict or None", values)
+    models = values.get("models")
+    if models is not None:
+        ok = isinstance(models, Mapping) and all(isinstance(m, Mapping) and set(MODEL_FIELDS) <= set(m) for m in models.values())
+        if not ok:
+            fail("values", "check_claim", f"a dict whose 'models' entry maps each model to {{{', '.join(MODEL_FIELDS)}}}, "
+                 "as ntkbook.claims.registry.model_metrics builds it", models)
+    return dict(values)
 
 
 def _jsonable(value: Any) -> Any:
@@ -111,6 +198,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _check_p_value(p_value: Any) -> float | None:
+    """``p_value`` as a float in [0, 1], or None (also for NaN, a test that could not be
+    computed); anything else raises the package's InvalidParameterError."""
+    if p_value is None:
+        return None
+    if isinstance(p_value, numbers.Real) and not isinstance(p_value, bool) and math.isnan(float(p_value)):
+        return None  # the test could not be computed (e.g. every difference equal): "no test"
+    return check_float(p_value, "p_value", "check_claim", 0.0, 1.0)
+
+
 def _claims_folder(profile: str, results_dir) -> Path | None:
     """``results_dir/claims/PROFILE`` if ``results_dir`` is given, else ``$NTKBOOK_CLAIMS_DIR``, else None."""
     if results_dir is not None:
@@ -120,7 +217,7 @@ def _claims_folder(profile: str, results_dir) -> Path | None:
 
 
 def record_claim(claim_id: str, verdict: Verdict, *, profile: str, seeds: int, values: dict | None = None,
-                 results_dir=None) -> Path | None:
+                 p_value: float | None = None, results_dir=None) -> Path | None:
     """Save the check of claim ``claim_id``; returns the path of its JSON record, or None.
 
     The record goes to ``results_dir/claims/PROFILE/ID.json`` when ``results_dir`` is
@@ -131,8 +228,12 @@ def record_claim(claim_id: str, verdict: Verdict, *, profile: str, seeds: int, v
 
     ``values`` holds the measured numbers the chapter wants in the report (means,
     intervals, sizes); the verdict's own rule inputs are always saved. NaN and infinite
-    numbers are saved as ``null``.
+    numbers are saved as ``null``. ``p_value`` is the p-value of the test behind the
+    verdict (a number in [0, 1]) or None when there is none (NaN, a test that could not be
+    computed, is saved as None too); it is checked before anything is saved.
     """
+    p_value = _check_p_value(p_value)
+    values = _check_values(values)
     if claim_id not in CLAIMS:
         raise ValueError(f"The 'claim_id' must be one of the ids in ntkbook.claims.registry.CLAIMS. Got {claim_id!r} instead.")
     if not verdict.rule_name:
@@ -151,6 +252,7 @@ def record_claim(claim_id: str, verdict: Verdict, *, profile: str, seeds: int, v
         "rule": verdict.rule,
         "measured": verdict.measured,
         "values": _jsonable(values or {}),
+        "p_value": p_value,
     }
     return write_json(folder / f"{claim_id}.json", record)
 
@@ -198,8 +300,15 @@ def load_records(profile: str, results_dir=None) -> dict[str, dict]:
     return {p.stem: _restore_nan(read_json(p)) for p in sorted(folder.glob("*.json"))}
 
 
-def derived_status(record: dict | None) -> str:
-    """The report status of a record, derived again from its saved rule inputs."""
+def derived_status(record: dict | None, kind: str | None = None) -> str:
+    """The report status of a record, derived again from its saved rule inputs.
+
+    ``kind`` defaults to the registry's kind of the record's claim (records do not carry
+    it), so a sanity check reads *passed*/*failed* and a paper claim *reproduced*/*not
+    reproduced*.
+    """
     if record is None:
         return NOT_RUN
-    return STATUS[derive(record["rule_name"], record["inputs"]).verdict]
+    if kind is None:
+        kind = CLAIMS[record["claim_id"]].kind
+    return status_of(derive(record["rule_name"], record["inputs"]).verdict, kind)

@@ -43,7 +43,7 @@ class Verdict:
     verdict: str  # one of VERDICTS
     rule: str  # the rule, in words, with its thresholds
     measured: str  # the measured values, in words
-    rule_name: str = ""  # the function that computed it: interval_rule, sign_rule or threshold_rule
+    rule_name: str = ""  # the function that computed it: a key of RULES
     inputs: dict | None = None  # its arguments, so the verdict can be derived again from saved results
 
     def as_dict(self) -> dict:
@@ -200,37 +200,65 @@ def derive(rule_name: str, inputs: dict) -> Verdict:
     return RULES[rule_name](**args)
 
 
-def claim_box(claim: str, verdict: Verdict, *, source: str = "") -> str:
+# The box's admonition class for each verdict at paper scale: green, red, and amber for
+# both "inconclusive" and "vacuous" (neither is evidence either way; the title says which).
+BOX_CLASS = {SUPPORTED: "tip", NOT_SUPPORTED: "danger", INCONCLUSIVE: "warning", VACUOUS: "warning"}
+SMOKE_PROFILE = "ci"
+SMOKE_LABEL = "smoke run (ci profile): a check that the code runs, not evidence about the paper"
+SMOKE_CLASS = "note"  # neutral: neither the green nor the red of a verdict
+KIND_LABEL = {"paper": "", "theory": " (theory result)", "sanity": " (sanity check of the software)"}
+
+
+def claim_box(claim: str, verdict: Verdict, *, source: str = "", kind: str = "paper", status: str | None = None,
+              profile: str | None = None) -> str:
     """MyST markdown for the chapter's "Claim / What we measured" box.
 
     Display it with ``IPython.display.Markdown(claim_box(...))``; the book renders
     notebook markdown output as MyST, so the admonition shows as a box.
+
+    ``kind`` is the claim's kind ("paper", "theory" or "sanity", see
+    :mod:`ntkbook.claims.registry`) and ``status`` the word the box shows for the verdict
+    (a sanity check "passed" rather than "supported"; default: the verdict itself). In the
+    ``ci`` profile (``profile="ci"``) the box is labelled a smoke run and styled neutrally
+    (:data:`SMOKE_CLASS`): its sizes and seeds test that the code runs, not the paper, so
+    it shows the rule's output without the green or red of a verdict. Every other profile
+    gets the coloured box of :data:`BOX_CLASS`.
     """
-    kind = {SUPPORTED: "tip", NOT_SUPPORTED: "danger", INCONCLUSIVE: "warning", VACUOUS: "warning"}[verdict.verdict]
+    if kind not in KIND_LABEL:
+        raise ValueError(f"The 'kind' parameter of claim_box must be one of {', '.join(KIND_LABEL)}. Got {kind!r} instead.")
+    word = verdict.verdict if status is None else status
     src = f"\n\n*Claim source:* {source}" if source else ""
+    body = f"*Claim:* {claim}{src}\n\n*What we measured:* {verdict.measured}.\n\n*Rule:* {verdict.rule}."
+    if profile == SMOKE_PROFILE:
+        return (
+            f":::{{admonition}} Claim / What we measured{KIND_LABEL[kind]}: {SMOKE_LABEL}\n:class: {SMOKE_CLASS}\n\n"
+            f"{body}\n\n*Rule output at smoke-run size:* {word} (recorded as for any run; the `full` profile "
+            f"is the one that tests the claim)\n:::\n"
+        )
     return (
-        f":::{{admonition}} Claim / What we measured: **{verdict.verdict}**\n:class: {kind}\n\n"
-        f"*Claim:* {claim}{src}\n\n*What we measured:* {verdict.measured}.\n\n"
-        f"*Rule:* {verdict.rule}.\n\n*Verdict:* **{verdict.verdict}**\n:::\n"
+        f":::{{admonition}} Claim / What we measured{KIND_LABEL[kind]}: **{word}**\n:class: {BOX_CLASS[verdict.verdict]}\n\n"
+        f"{body}\n\n*Verdict:* **{word}**\n:::\n"
     )
 
 
-def show_claim(claim: str, verdict: Verdict, *, source: str = ""):
-    """Display the claim box in a notebook and return the verdict (for glue and tests)."""
+def show_claim(claim: str, verdict: Verdict, *, source: str = "", kind: str = "paper", status: str | None = None,
+               profile: str | None = None):
+    """Display the claim box in a notebook and return the verdict (for glue and tests);
+    the keywords are those of :func:`claim_box`."""
     from IPython.display import Markdown, display
 
-    display(Markdown(claim_box(claim, verdict, source=source)))
+    display(Markdown(claim_box(claim, verdict, source=source, kind=kind, status=status, profile=profile)))
     return verdict
 
 
 def weakest_verdict(verdicts):
     """The weakest of several verdicts (for a claim that needs all of
-    them): not supported < inconclusive < supported; between equal verdicts, the one whose
+    them): not supported < inconclusive = vacuous < supported; between equal verdicts, the one whose
     interval lies closest to zero relative to its width (lower |mid| / half-width)."""
     verdicts = list(verdicts)
     if not verdicts:
         raise ValueError("The 'verdicts' parameter of weakest_verdict must hold at least one verdict. Got none.")
-    order = {NOT_SUPPORTED: 0, INCONCLUSIVE: 1, SUPPORTED: 2}
+    order = {NOT_SUPPORTED: 0, VACUOUS: 1, INCONCLUSIVE: 1, SUPPORTED: 2}
 
     def margin(v):
         inputs = v.inputs or {}
