@@ -1,12 +1,16 @@
-"""Chapter 10 (width scaling): the ECRN's NTK moves less during training as the width grows."""
+"""Chapter 10 (width scaling): the ECRN's NTK moves less during training as the width grows,
+judged on the sign of the log-log slope; the slope is placed against -1/2 and -1."""
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from ntkbook.experiments.ablations import final_kernel_change, width_kernel_change
-from ntkbook.stats import slope_interval
+from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, one_sided_rule
+from ntkbook.experiments.ablations import (RATE_REFERENCES, final_kernel_change, one_sided_p, rate_against_references,
+                                           width_kernel_change)
+from ntkbook.stats import paired_difference, slope_interval
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -22,10 +26,56 @@ def test_the_kernel_change_of_the_widest_net_is_smallest_for_every_seed(changes)
     assert (final.loc[512] < final.loc[32]).all()
 
 
-def test_the_log_log_slope_of_the_kernel_change_lies_between_minus_three_halves_and_minus_a_quarter(changes):
+def test_the_log_log_slope_of_the_kernel_change_is_negative_for_every_seed(changes):
     fit = slope_interval(final_kernel_change(changes, 30), x="width", y="kernel_change", by="seed")
     assert fit["n"] == 2 and fit["dropped"] == 0
-    assert -1.5 < fit["slope"] < -0.25
+    assert (fit["slopes"]["slope"] < 0).all()
+
+
+def width_verdict(exponents_by_seed, widths=(16, 64, 256)):
+    """The chapter's rule on a constructed table: change = (1 + seed) * width^beta_seed, the
+    slope interval across seeds against 0, and the one-sided p-value of the slopes."""
+    rows = [(w, s, 10, (1 + s) * w**beta if math.isfinite(beta) else math.nan, False)
+            for s, beta in enumerate(exponents_by_seed) for w in widths]
+    fit = slope_interval(final_kernel_change(_changes(rows), 10), x="width", y="kernel_change", by="seed")
+    test = paired_difference(fit["slopes"]["slope"].to_numpy(float), np.zeros(len(fit["slopes"])))
+    return one_sided_rule(fit["slope"], fit["low"], fit["high"], at_most=0.0), one_sided_p(test, "negative"), fit
+
+
+def test_the_width_rule_supports_a_change_that_falls_with_width_even_faster_than_the_bound():
+    verdict, p, _ = width_verdict([-1.0, -0.95, -1.05, -1.1])
+    assert verdict.verdict == SUPPORTED and p < 0.01
+
+
+def test_the_width_rule_rejects_a_change_that_grows_with_width():
+    verdict, p, _ = width_verdict([0.4, 0.5, 0.45, 0.6])
+    assert verdict.verdict == NOT_SUPPORTED and p > 0.99
+
+
+def test_the_width_rule_is_inconclusive_when_the_sign_is_not_resolved():
+    verdict, _, _ = width_verdict([-0.3, 0.2, -0.1, 0.25])
+    assert verdict.verdict == INCONCLUSIVE
+
+
+def test_the_width_rule_is_inconclusive_when_a_seed_has_no_slope():
+    verdict, _, fit = width_verdict([-1.0, -0.95, math.nan, -1.1])
+    assert verdict.verdict == INCONCLUSIVE and fit["dropped"] == 1
+
+
+def test_a_slope_near_minus_one_includes_one_over_n_and_excludes_the_bound():
+    assert rate_against_references(-1.1, -0.9) == {"n^(-1/2)": "flatter", "1/n": "inside"}
+
+
+def test_a_slope_near_minus_one_half_includes_the_bound_and_excludes_one_over_n():
+    assert rate_against_references(-0.6, -0.4) == {"n^(-1/2)": "inside", "1/n": "steeper"}
+
+
+def test_a_void_interval_places_no_reference():
+    assert set(rate_against_references(math.nan, math.nan).values()) == {"undetermined"}
+
+
+def test_the_references_are_the_bound_and_dyer_gur_ari():
+    assert RATE_REFERENCES == {"n^(-1/2)": -0.5, "1/n": -1.0}
 
 
 def test_the_kernel_change_is_recorded_from_zero_at_initialization(changes):

@@ -22,34 +22,37 @@ __all__ = [
     "plot_kernel_change_by_mask",
     "plot_paired_errors",
     "plot_bscale_errors",
+    "plot_bscale_frequency_errors",
     "plot_bscale_rank",
     "plot_width_trajectories",
     "plot_width_loglog",
 ]
 
 
-def _summary(table: pd.DataFrame, x: str, y: str, log: bool = False) -> pd.DataFrame:
+def _summary(table: pd.DataFrame, x: str, y: str, log: bool = False, bounds=None) -> pd.DataFrame:
     """Mean and 95 % t interval of ``y`` per value of ``x``, of the finite values (of the
     positive ones, and in log space, with ``log``); ``n_bad`` counts those left out, which
-    the figure marks."""
+    the figure marks. ``bounds`` clips the interval to the range the quantity can take."""
     rows = []
     for key, g in table.groupby(x, sort=True):
         values = g[y].to_numpy(float)
         if log:  # geometric mean, interval of the mean log; a non-positive value counts as non-finite
             with np.errstate(divide="ignore", invalid="ignore"):
                 values = np.where(values > 0, np.log(values), math.nan)
-        iv = t_interval(values, nonfinite="drop")  # a summary: the dropped runs are drawn as crosses
+        iv = t_interval(values, nonfinite="drop", bounds=None if log else bounds)  # dropped runs: drawn as crosses
         mean, low, high = (float(np.exp(v)) if log and np.isfinite(v) else v for v in iv)
         rows.append({x: key, "mean": mean, "low": low, "high": high, "n": iv.n, "n_bad": iv.n_dropped})
     return pd.DataFrame(rows)
 
 
-def plot_mean_band(table: pd.DataFrame, x: str, y: str, *, ax=None, label=None, marker="o", log=False, **kwargs):
+def plot_mean_band(table: pd.DataFrame, x: str, y: str, *, ax=None, label=None, marker="o", log=False, bounds=None,
+                   **kwargs):
     """Mean of ``y`` across the rows sharing each ``x`` with its 95 % t interval as a band.
 
     With ``log=True`` (for positive quantities on a log axis) the line is the geometric mean
     and the band the exponentiated t interval of the mean of log(y); non-positive values then
-    count as non-finite.
+    count as non-finite. ``bounds=(lo, hi)`` keeps the band of a bounded quantity (a
+    distance, an error) inside its range.
 
     Points where some rows are not finite (diverged runs) get a red cross at the bottom of
     the axis and the count in the label, so they are shown, not hidden.
@@ -59,7 +62,7 @@ def plot_mean_band(table: pd.DataFrame, x: str, y: str, *, ax=None, label=None, 
     for col in (x, y):
         if col not in table.columns:
             raise ValueError(f"The 'table' parameter of plot_mean_band must have a column {col!r}. Got columns {list(table.columns)}.")
-    s = _summary(table, x, y, log=log)
+    s = _summary(table, x, y, log=log, bounds=bounds)
     bad = int(s["n_bad"].sum())
     text = label or y
     if bad:
@@ -74,23 +77,30 @@ def plot_mean_band(table: pd.DataFrame, x: str, y: str, *, ax=None, label=None, 
     return ax
 
 
-def plot_expected_ntk_gaps(table: pd.DataFrame, *, ax_bias, ax_z):
+def plot_expected_ntk_gaps(table: pd.DataFrame, *, ax_bias, ax_z=None):
     """Left: relative distance of the weighted formula and of the eval-mode kernel from the
-    exact expected NTK against p, with the Monte Carlo relative standard error. Right: the
-    distance from the Monte Carlo mean in units of its standard error (z), with z = 1 (what
-    the exact mean gives) and the claim's threshold z = 2."""
-    plot_mean_band(table, "p", "formula_bias", ax=ax_bias, label="(1 - p) weighted formula (Eq. 17, reconstr.)")
-    plot_mean_band(table, "p", "eval_bias", ax=ax_bias, label="eval-mode kernel, (1 - p)^2", marker="s")
-    plot_mean_band(table, "p", "formula_relative_stderr", ax=ax_bias, label="Monte Carlo standard error", marker="^", linestyle="--")
+    exact expected NTK against p (geometric means, log axis), with the measured round-off
+    and the round-off tolerance the claim is judged against. Right (when ``ax_z`` is given and the table has the Monte
+    Carlo columns): the distance from a Monte Carlo mean in units of its standard error
+    (z), with z = 1, what the exact mean itself gives."""
+    plot_mean_band(table, "p", "formula_bias", ax=ax_bias, label="(1 - p) weighted formula (Eq. 17, reconstr.)", log=True)
+    plot_mean_band(table, "p", "eval_bias", ax=ax_bias, label="eval-mode kernel, (1 - p)^2", marker="s", log=True)
+    plot_mean_band(table, "p", "roundoff", ax=ax_bias, label="measured round-off (two NTK methods)", marker="v",
+                   linestyle=":", color="0.5", log=True)
+    tol = table.groupby("p", sort=True)["tolerance"].max()
+    ax_bias.plot(tol.index, tol.to_numpy(float), "--", color="0.2", label="round-off tolerance (the rule)")
     ax_bias.set_yscale("log")
     ax_bias.set_xlabel("drop probability p")
     ax_bias.set_ylabel("relative distance from exact E[Theta]")
-    ax_bias.legend(fontsize=8)
-    plot_mean_band(table, "p", "formula_z", ax=ax_z, label="formula")
-    plot_mean_band(table, "p", "eval_z", ax=ax_z, label="eval-mode kernel", marker="s")
-    plot_mean_band(table, "p", "exact_z", ax=ax_z, label="exact mean (calibration)", marker="^", linestyle="--")
+    ax_bias.legend(fontsize=7)
+    if ax_z is None or "formula_z" not in table.columns:
+        return
+    z_range = (0.0, math.inf)  # z is a ratio of norms
+    plot_mean_band(table, "p", "formula_z", ax=ax_z, label="formula", bounds=z_range)
+    plot_mean_band(table, "p", "eval_z", ax=ax_z, label="eval-mode kernel", marker="s", bounds=z_range)
+    plot_mean_band(table, "p", "exact_z", ax=ax_z, label="exact mean (calibration)", marker="^", linestyle="--",
+                   bounds=z_range)
     ax_z.axhline(1.0, color="0.5", linewidth=1)
-    ax_z.axhline(2.0, color="0.3", linewidth=1, linestyle=":", label="threshold z = 2")
     ax_z.set_xlabel("drop probability p")
     ax_z.set_ylabel("z = ||MC mean - ref|| / ||std. error||")
     ax_z.legend(fontsize=8)
@@ -126,16 +136,43 @@ def plot_paired_errors(diffs: pd.DataFrame, *, ax=None, labels=("with", "without
 
 
 def plot_bscale_errors(table: pd.DataFrame, *, ax=None):
-    """Train and test MSE against the Fourier scale sigma (log-log): geometric mean across
-    seeds and the 95 % interval of the mean log; failed runs are crosses on the axis."""
+    """Train, validation (when the table has ``val_mse``) and test MSE against the Fourier
+    scale sigma (log-log): geometric mean across seeds and the 95 % interval of the mean log;
+    failed runs are crosses on the axis."""
     if ax is None:
         ax = plt.gca()
-    plot_mean_band(table, "fourier_scale", "train_mse", ax=ax, label="train MSE", log=True)
+    plot_mean_band(table, "fourier_scale", "train_mse", ax=ax, label="train MSE (fitted points)", log=True)
+    if "val_mse" in table.columns:
+        plot_mean_band(table, "fourier_scale", "val_mse", ax=ax, label="validation MSE (chooses sigma)", marker="^",
+                       linestyle="--", log=True)
     plot_mean_band(table, "fourier_scale", "test_mse", ax=ax, label="test MSE", marker="s", log=True)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Fourier scale sigma")
     ax.set_ylabel("MSE")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_bscale_frequency_errors(table: pd.DataFrame, frequencies, *, ax=None):
+    """Relative test error of each frequency component against sigma (log-log), one line per
+    frequency: ``table`` has a column ``freq_error_k`` for the k-th of ``frequencies``
+    (:func:`ntkbook.experiments.ablations.bscale_point`). Geometric mean across seeds with the
+    95 % interval of the mean log; a relative error of 1 (dotted) is a component not learned
+    at all."""
+    if ax is None:
+        ax = plt.gca()
+    for k, f in enumerate(frequencies):
+        col = f"freq_error_{k}"
+        if col not in table.columns:
+            raise ValueError(f"The 'table' parameter of plot_bscale_frequency_errors must have a column {col!r} "
+                             f"for frequency {f:g}. Got columns {list(table.columns)}.")
+        plot_mean_band(table, "fourier_scale", col, ax=ax, label=f"frequency {f:g}", marker="os^vD"[k % 5], log=True)
+    ax.axhline(1.0, color="0.3", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("Fourier scale sigma")
+    ax.set_ylabel("relative error of the component (test grid)")
     ax.legend(fontsize=8)
     return ax
 
@@ -173,7 +210,8 @@ def plot_width_trajectories(table: pd.DataFrame, *, ax=None):
 
 def plot_width_loglog(final: pd.DataFrame, slope: float, intercept: float, *, ax=None):
     """Final relative NTK change against width on log-log axes: every seed as a dot, the
-    mean fit exp(intercept) width^slope, and the width^(-1/2) reference through the fit's
+    mean fit exp(intercept) width^slope, and the references width^(-1/2) (the bound of Jacot
+    et al. 2018 and Lee et al. 2019) and 1/width (Dyer & Gur-Ari 2020) through the fit's
     value at the smallest width."""
     if ax is None:
         ax = plt.gca()
@@ -186,7 +224,8 @@ def plot_width_loglog(final: pd.DataFrame, slope: float, intercept: float, *, ax
     w = np.geomspace(final["width"].min(), final["width"].max(), 50)
     fit = np.exp(intercept) * w**slope
     ax.plot(w, fit, "-", label=f"fit: slope {slope:.2f}")
-    ax.plot(w, fit[0] * (w / w[0]) ** -0.5, ":", color="0.3", label="slope -1/2 (theory)")
+    ax.plot(w, fit[0] * (w / w[0]) ** -0.5, ":", color="0.3", label="slope -1/2 (the bound)")
+    ax.plot(w, fit[0] * (w / w[0]) ** -1.0, "--", color="0.5", label="slope -1 (Dyer & Gur-Ari)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("width n")
