@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from ntkbook.models import MLP
-from ntkbook.experiments.theory import _gd, kernel_change_sweep, kernel_error_sweep
+from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, interval_rule, one_sided_rule, weakest_verdict
+from ntkbook.experiments.theory import (
+    CONVERGENCE_RATE_WINDOW,
+    _gd,
+    compare_exponent,
+    kernel_change_sweep,
+    kernel_error_sweep,
+)
 from ntkbook.stats import slope_interval
 
 
@@ -24,11 +31,11 @@ def _relu(n, s):
 
 
 def test_empirical_ntk_error_falls_like_inverse_square_root_of_width():
-    # the key claim of chapter 2 at small size: the fitted slope lies in [-0.7, -0.3]
+    # the key claim of chapter 2 at small size: the fitted slope lies in the chapter's window
     x = _sphere(12, 3)
     df = kernel_error_sweep(_relu, x, widths=[64, 256, 1024], seeds=[0, 1, 2])
     out = slope_interval(df, y="rel_error")
-    assert -0.7 <= out["slope"] <= -0.3
+    assert CONVERGENCE_RATE_WINDOW[0] <= out["slope"] <= CONVERGENCE_RATE_WINDOW[1]
 
 
 def test_kernel_error_is_zero_against_its_own_empirical_kernel():
@@ -80,3 +87,77 @@ def test_loglog_plot_marks_non_finite_runs_instead_of_dropping_them():
     plot_loglog_sweep(df, y="change", ax=ax, label="mlp")
     assert "1 non-finite" in ax.get_lines()[0].get_label()
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- the chapter's rules, driven to each outcome
+# Constructed sweeps y = c * width^s * (1 + noise), one row per (width, seed), go through the
+# chapter's fit (slope_interval) and its rule.
+
+def _sweep(slope, spread, seeds=6, column="rel_error", nan_seed=None):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(seeds):
+        tilt = rng.normal(0.0, spread)  # each seed gets its own slope: the spread across seeds
+        for w in [64, 128, 256, 512, 1024]:
+            value = float("nan") if s == nan_seed and w == 1024 else 0.3 * w ** (slope + tilt)
+            rows.append({"width": w, "seed": s, column: value})
+    return pd.DataFrame(rows)
+
+
+def _rate_verdict(df):
+    fit = slope_interval(df, y="rel_error")
+    return interval_rule(fit["slope"], fit["low"], fit["high"], expected=CONVERGENCE_RATE_WINDOW).verdict
+
+
+def _lazy_verdict(df):
+    fits = [slope_interval(df, y="change"), slope_interval(df, y="change", nonfinite="drop")]
+    return weakest_verdict([one_sided_rule(f["slope"], f["low"], f["high"], at_most=0.0) for f in fits]).verdict
+
+
+def test_rate_rule_supports_the_central_limit_exponent():
+    assert _rate_verdict(_sweep(-0.5, 0.02)) == SUPPORTED
+
+
+def test_rate_rule_rejects_the_exponent_arora_et_al_guarantee():
+    assert _rate_verdict(_sweep(-0.25, 0.01)) == NOT_SUPPORTED
+
+
+def test_rate_rule_rejects_the_exponent_of_a_pure_bias():
+    assert _rate_verdict(_sweep(-1.0, 0.02)) == NOT_SUPPORTED
+
+
+def test_rate_rule_is_inconclusive_when_the_seeds_disagree():
+    assert _rate_verdict(_sweep(-0.6, 0.5)) == INCONCLUSIVE
+
+
+def test_lazy_rule_supports_a_change_that_falls_with_width():
+    assert _lazy_verdict(_sweep(-1.0, 0.05, column="change")) == SUPPORTED
+
+
+def test_lazy_rule_rejects_a_change_that_grows_with_width():
+    assert _lazy_verdict(_sweep(0.3, 0.05, column="change")) == NOT_SUPPORTED
+
+
+def test_lazy_rule_is_inconclusive_for_a_flat_change():
+    assert _lazy_verdict(_sweep(0.0, 0.2, column="change")) == INCONCLUSIVE
+
+
+def test_a_diverged_run_cannot_rescue_a_change_that_grows_with_width():
+    # voiding alone would read inconclusive; the chapter takes the weaker of void and drop
+    df = _sweep(0.3, 0.05, column="change", nan_seed=2)
+    void = slope_interval(df, y="change")
+    assert one_sided_rule(void["slope"], void["low"], void["high"], at_most=0.0).verdict == INCONCLUSIVE
+    assert _lazy_verdict(df) == NOT_SUPPORTED
+
+
+def test_a_diverged_run_makes_a_falling_change_inconclusive_not_supported():
+    assert _lazy_verdict(_sweep(-1.0, 0.05, column="change", nan_seed=2)) == INCONCLUSIVE
+
+
+def test_compare_exponent_places_a_prediction_relative_to_an_interval():
+    assert compare_exponent(-0.6, -0.4, -0.5) == "inside the interval"
+    assert compare_exponent(-0.6, -0.4, -1.0) == "below the interval"
+    assert compare_exponent(-0.6, -0.4, -0.25) == "above the interval"
+    assert compare_exponent(float("nan"), -0.4, -0.5) == "no interval"

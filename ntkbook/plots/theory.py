@@ -113,18 +113,23 @@ def plot_decay_rates(rates: pd.DataFrame, *, ax=None, color=None, label: str = "
 
 
 def plot_bound_vs_error(df: pd.DataFrame, *, ax=None):
-    """Bound (train loss + main + extra) and measured test loss against n, one colour per noise
-    level: circles and solid lines for the measured test loss, squares and dashed lines for the
-    bound (medians across seeds joined; each seed a dot)."""
+    """Bound (train loss + main + extra) and measured test loss against n, one colour per label
+    set (target and noise level, from :func:`ntkbook.experiments.theory.bound_vs_error_sweep`):
+    circles and solid lines for the measured test loss, squares and dashed lines for the bound
+    (medians across seeds joined; each seed a dot), and a dotted line at 1, the largest value of
+    the ramp loss, above which a bound is vacuous."""
     ax = _ax(ax)
-    for i, (p, g) in enumerate(df.groupby("noise")):
+    groups = df.groupby(["target", "noise"]) if "target" in df.columns else df.groupby(["noise"])
+    for i, (key, g) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        name = f"{key[0]}, noise {key[1]:g}" if len(key) == 2 else f"noise {key[0]:g}"
         c = f"C{i}"
         for col, style, marker, what in [("test_loss", "-", "o", "test loss"), ("full_bound", "--", "s", "bound")]:
             vals = g[col].to_numpy(dtype=float)
             if not np.all(np.isfinite(vals)):
                 raise ValueError(f"plot_bound_vs_error got non-finite values in {col!r}; report them instead of plotting.")
             med = g.groupby("n")[col].median()
-            ax.plot(med.index, med.values, style, color=c, label=f"{what}, noise {p:g}")
+            ax.plot(med.index, med.values, style, color=c, label=f"{what}, {name}")
             ax.plot(g["n"], g[col], marker, color=c, alpha=0.4, ms=4)
     from matplotlib.ticker import FuncFormatter
 
@@ -135,7 +140,6 @@ def plot_bound_vs_error(df: pd.DataFrame, *, ax=None):
     ax.set_xticks(ns, [f"{v:g}" for v in ns])
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
     ax.set_xlabel("training set size n")
-    ax.set_ylabel("loss (ramp, in [0, 1]) / bound")
+    ax.set_ylabel("test ramp loss (in [0, 1]) and bound")
     return ax
