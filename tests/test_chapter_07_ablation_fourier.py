@@ -1,12 +1,18 @@
 """Chapter 7 (Fourier ablation): per-frequency errors, mode rates, stable steps."""
 
+import math
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, sign_rule
 from ntkbook.data import load_dataset
 from ntkbook.experiments.runs import paired_comparison
-from ntkbook.experiments.mechanisms import FrequencyErrorTracker, fourier_ablation, init_spectra, mode_rates, stable_lr
+from ntkbook.experiments.mechanisms import (FrequencyErrorTracker, final_errors, fourier_ablation,
+                                            fourier_scale_selection, frequency_error_difference, init_spectra,
+                                            mode_rates, selected_scale, stable_lr)
 from ntkbook.models import ECRN
 from ntkbook.ntk import empirical_ntk
 
@@ -125,3 +131,105 @@ def test_a_diverged_run_ends_with_nan_errors_so_its_verdict_input_is_void():
     assert sorted(rows["frequency"]) == [1.0, 10.0] and (rows["epoch"] == 600).all()
     assert rows["relative_error"].isna().all()
     assert math.isnan(t_interval([0.1, float(rows["relative_error"].iloc[0])]).low)
+
+
+# ----------------------------------------------------------------------------- choosing sigma on validation data
+
+
+def _selection(n_test):
+    return fourier_scale_selection(scales=[2.0, 8.0], on=dict(width=32, depth=2, n_fourier=16),
+                                   off=dict(width=32, depth=2, n_fourier=0), seeds=[0, 1],
+                                   data_kwargs={**DATA, "n_test": n_test}, epochs=20)
+
+
+def test_scale_selection_has_one_row_per_candidate_and_seed():
+    table = _selection(16)
+    assert len(table) == (2 + 1) * 2
+    assert table.loc[table.variant == "Fourier off", "fourier_scale"].isna().all()
+    assert np.isfinite(table["val_mse"]).all()
+
+
+def test_scale_selection_rejects_a_validation_fraction_of_one():
+    with pytest.raises(ValueError, match="'val_fraction' parameter of fourier_scale_selection"):
+        fourier_scale_selection(scales=[1.0], on={}, off=None, seeds=[0], data_kwargs=DATA, epochs=1, val_fraction=1.0)
+
+
+def test_scale_selection_never_sees_the_test_split():
+    a, b = _selection(16), _selection(200)  # same training data, different test grids
+    np.testing.assert_array_equal(a["val_mse"].to_numpy(), b["val_mse"].to_numpy())
+
+
+def test_scale_selection_rejects_a_fixed_scale_in_the_model_arguments():
+    with pytest.raises(ValueError, match="'on' parameter of fourier_scale_selection"):
+        fourier_scale_selection(scales=[1.0], on=dict(fourier_scale=3.0), off=None, seeds=[0], data_kwargs=DATA,
+                                epochs=1)
+
+
+def _candidates(per_scale):
+    rows = [{"variant": "Fourier on", "fourier_scale": s, "seed": i, "val_mse": v, "diverged": not math.isfinite(v)}
+            for s, values in per_scale.items() for i, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_selected_scale_is_the_lowest_mean_validation_error():
+    best, summary = selected_scale(_candidates({1.0: [0.3, 0.4], 4.0: [0.01, 0.03], 16.0: [0.2, 0.1]}))
+    assert best == 4.0
+    assert summary.loc[summary.selected, "fourier_scale"].tolist() == [4.0]
+
+
+def test_selected_scale_never_picks_a_scale_at_which_a_seed_diverged():
+    best, _ = selected_scale(_candidates({1.0: [0.3, 0.4], 4.0: [0.001, math.nan]}))
+    assert best == 1.0
+
+
+def test_selected_scale_breaks_a_tie_towards_the_smaller_scale():
+    best, _ = selected_scale(_candidates({2.0: [0.1, 0.2], 8.0: [0.2, 0.1]}))
+    assert best == 2.0
+
+
+def test_selected_scale_refuses_when_every_scale_diverged():
+    with pytest.raises(ValueError, match="no Fourier scale"):
+        selected_scale(_candidates({1.0: [math.nan, 0.1]}))
+
+
+# ----------------------------------------------------------------------------- the chapter's rule
+
+
+def _errors(high_on, high_off, epochs=100):
+    """An errors table (the layout of fourier_ablation) with the given final f = 10 errors per seed."""
+    rows = []
+    for variant, values in (("on", high_on), ("off", high_off)):
+        for seed, v in enumerate(values):
+            for f, final in ((1.0, 0.1), (10.0, v)):
+                rows.append({"variant": variant, "seed": seed, "epoch": 0, "frequency": f, "relative_error": 1.0})
+                rows.append({"variant": variant, "seed": seed, "epoch": epochs, "frequency": f,
+                             "relative_error": final})
+    return pd.DataFrame(rows)
+
+
+def _bias_verdict(errors):
+    """Chapter 7's rule for fourier_reduces_spectral_bias: the paired difference (on - off) of
+    the final error of the high-frequency component lies below 0."""
+    d = frequency_error_difference(errors, "on", "off", 10.0)
+    return sign_rule(d.mean_difference, d.ci_low, d.ci_high, expect="negative", what="on - off")
+
+
+def test_bias_rule_is_supported_when_the_embedding_lowers_the_high_frequency_error_on_every_seed():
+    assert _bias_verdict(_errors([0.05, 0.1, 0.08], [0.9, 0.95, 0.92])).verdict == SUPPORTED
+
+
+def test_bias_rule_is_not_supported_when_the_embedding_raises_the_high_frequency_error():
+    assert _bias_verdict(_errors([0.9, 0.95, 0.92], [0.05, 0.1, 0.08])).verdict == NOT_SUPPORTED
+
+
+def test_bias_rule_is_inconclusive_when_the_difference_changes_sign_across_seeds():
+    assert _bias_verdict(_errors([0.2, 0.9, 0.5], [0.8, 0.3, 0.55])).verdict == INCONCLUSIVE
+
+
+def test_bias_rule_is_inconclusive_when_a_run_diverged():
+    assert _bias_verdict(_errors([0.05, math.nan, 0.08], [0.9, 0.95, 0.92])).verdict == INCONCLUSIVE
+
+
+def test_final_errors_takes_each_runs_last_epoch():
+    wide = final_errors(_errors([0.05, 0.1], [0.9, 0.95]))
+    assert wide[("on", 10.0)].tolist() == [0.05, 0.1] and wide[("off", 1.0)].tolist() == [0.1, 0.1]

@@ -9,9 +9,12 @@ explain and plot. Three groups:
   ratio ``effective_rank`` (sum lambda)^2 / sum lambda^2, ...). The summary table uses the
   ``model, seed, epoch, split, metric, value`` layout of :mod:`ntkbook.experiments.runs`, so
   :func:`ntkbook.experiments.runs.paired_comparison` compares two variants seed by seed.
+  :func:`standardize_inputs` centres and scales the batch first, as a network's inputs are
+  in practice (an offset alone gives every kernel one dominant, near-constant mode).
 * **Eigenvalue control** (chapter 6): :func:`lambda_max_sweep` trains ECRNs over a grid of
   residual scales alpha and depths L with :class:`ntkbook.train.NTKTracker` and records
-  lambda_max(t); :func:`growth_exponents` fits the log-log slope of the excess growth against
+  lambda_max(t), each run with its step set from its own lambda_max(0) (:func:`stable_lr`);
+  :func:`growth_exponents` fits the log-log slope of the excess growth against
   alpha, the check of the paper's Eq. (15) in the reconstruction
 
   .. math::
@@ -23,10 +26,16 @@ explain and plot. Three groups:
   bound on the kernel's deviation bounds the eigenvalue's. The paper's exact Eq. (15) is not
   public: this form is a reconstruction from its text ("the deviation adds a term
   proportional to alpha_l^2").
-* **Spectral bias** (chapter 7): :func:`fourier_ablation` trains the ECRN with and without its
-  Fourier embedding on the sinusoid task and records the error of each frequency component
-  over training (:func:`ntkbook.data.frequency_errors`); :func:`stable_lr` sets each model's
-  gradient-descent step from its own lambda_max(0).
+  With the same C for every alpha, a power law E(alpha) = G - G_0 ~ c alpha^k satisfies it
+  down to alpha -> 0 only if k >= 2: the one-sided statement chapter 6 tests.
+* **Spectral bias** (chapter 7): :func:`fourier_scale_selection` chooses the embedding's
+  scale sigma on a validation split carved from the training data
+  (:func:`ntkbook.experiments.ablations.hold_out_validation`, :func:`selected_scale`), never
+  on the test set; then
+  :func:`fourier_ablation` trains the ECRN with and without its Fourier embedding on the
+  sinusoid task and records the error of each frequency component over training
+  (:func:`ntkbook.data.frequency_errors`). :func:`stable_lr` sets every model's
+  gradient-descent step from its own lambda_max(0), in both chapters.
 
 Example::
 
@@ -54,18 +63,26 @@ from ntkbook.data import Dataset, frequency_errors, load_dataset
 from ntkbook.experiments.runs import RESULT_COLUMNS
 from ntkbook.models import build_model
 from ntkbook.ntk import empirical_ntk, expected_ntk
-from ntkbook.stats import loglog_slope
+from ntkbook.stats import loglog_slope, paired_difference, t_interval
 from ntkbook.train import Callback, NTKTracker, TrainState, ntk_spectrum_metrics, train
 
 __all__ = [
     "SPECTRUM_METRICS",
+    "standardize_inputs",
     "init_spectra",
+    "stable_lr",
     "lambda_max_sweep",
     "growth_table",
     "growth_exponents",
-    "stable_lr",
+    "add_init_factor",
+    "too_large_alphas",
+    "diverged_fraction",
     "FrequencyErrorTracker",
+    "fourier_scale_selection",
+    "selected_scale",
     "fourier_ablation",
+    "final_errors",
+    "frequency_error_difference",
     "mode_rates",
 ]
 
@@ -74,6 +91,28 @@ SPECTRUM_METRICS = ("lambda_max", "lambda_min", "trace", "effective_rank", "effe
 
 
 # ----------------------------------------------------------------------------- spectra at init
+
+
+def standardize_inputs(x: torch.Tensor) -> torch.Tensor:
+    """Each coordinate of the batch ``x`` (N, d) centred and scaled: (x - mean) / std.
+
+    The mean and the (population) standard deviation are those of the N rows themselves; a
+    coordinate with zero spread is only centred. Returns a new (N, d) tensor of the dtype and
+    device of ``x``.
+
+    Why the spectra of chapter 5 need it: on inputs with an offset (uniform on [0, 1]^d, all
+    in one orthant) every pair of inputs has a large positive inner product, so the NTK of any
+    network carries one dominant, nearly constant mode and its effective rank sits near 1,
+    whatever the architecture. Centred inputs are what a network is given in practice (every
+    tabular task of the book is standardized with training statistics), and they compare the
+    architectures instead of the offset.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[0] < 2 or not torch.is_floating_point(x):
+        raise TypeError(f"The 'x' parameter of standardize_inputs must be a floating torch.Tensor of shape (N, d) "
+                        f"with N >= 2. Got {type(x).__name__} {tuple(getattr(x, 'shape', ()))} instead.")
+    mean = x.mean(0, keepdim=True)  # (1, d)
+    std = x.std(0, unbiased=False, keepdim=True)  # (1, d)
+    return (x - mean) / torch.where(std > 0, std, torch.ones_like(std))
 
 
 def _kernel(model: torch.nn.Module, x: torch.Tensor, n_masks: int, seed: int) -> torch.Tensor:
@@ -148,13 +187,28 @@ def init_spectra(
 # ----------------------------------------------------------------------------- eigenvalue control
 
 
+def stable_lr(model: torch.nn.Module, x: torch.Tensor, fraction: float = 0.5) -> tuple[float, float]:
+    """A gradient-descent step set from the model's own NTK: ``lr = fraction * 2 n / lambda_max``.
+
+    For L = 1/(2n) sum (f - y)^2 the linearized training outputs move by -(lr/n) Theta (f - y),
+    so mode i of the residual is multiplied by (1 - lr lambda_i / n) each step: stable for
+    lr < 2 n / lambda_max. ``fraction`` in (0, 1) gives the same relative step to models whose
+    kernels have different scales, so a comparison between them is not a comparison of step
+    sizes. Returns ``(lr, lambda_max)`` with Theta the eval-mode NTK on all of ``x`` (N, d).
+    """
+    fraction = check_float(fraction, "fraction", "stable_lr", 0.0, 1.0, low_open=True, high_open=True)
+    lam = float(torch.linalg.eigvalsh(empirical_ntk(model, x).double())[-1])
+    return fraction * 2 * len(x) / lam, lam
+
+
 def lambda_max_sweep(
     data: Dataset,
     *,
     alphas: Sequence[float],
     depths: Sequence[int],
     seeds: Sequence[int],
-    lr: float,
+    lr: float | None = None,
+    lr_fraction: float | None = None,
     epochs: int,
     ntk_every: int = 5,
     probe: int | None = None,
@@ -165,11 +219,21 @@ def lambda_max_sweep(
     """Train an ECRN for every (alpha, depth, seed) and record lambda_max(t) of its NTK.
 
     Every run is full-batch gradient descent (:func:`ntkbook.train.train`, ``optimizer="gd"``)
-    with the same ``lr`` and ``epochs`` on ``data``, with the same residual scale alpha in
-    every block (so sum_l alpha_l^2 = L alpha^2) and an :class:`ntkbook.train.NTKTracker` on
-    the first ``probe`` training inputs every ``ntk_every`` epochs. For a given seed the
-    weights are the same draw for every alpha (the ECRN draws its weights before alpha is
-    used), so alphas are compared on identical initializations.
+    for ``epochs`` steps on ``data``, with the same residual scale alpha in every block (so
+    sum_l alpha_l^2 = L alpha^2) and an :class:`ntkbook.train.NTKTracker` on the first
+    ``probe`` training inputs every ``ntk_every`` epochs. For a given seed the weights are the
+    same draw for every alpha (the ECRN draws its weights before alpha is used), so alphas are
+    compared on identical initializations.
+
+    The step is set in one of two ways (give exactly one):
+
+    * ``lr_fraction`` rho in (0, 1): each run's own step from its own kernel,
+      ``lr = rho * 2 n / lambda_max(0)`` (:func:`stable_lr`, Theta on all n training points).
+      Every run then starts at the same ``stability_ratio = lr * lambda_max(0) / n = 2 rho``,
+      so a larger kernel does not also mean a faster run, and a run can only become unstable
+      if lambda_max grows during training past ``lambda_max(0) / rho`` (the factor 1 / rho);
+    * ``lr``: one fixed step for every run, so that a larger alpha (a larger kernel) also trains
+      faster and, above ``lr * lambda_max(0) / n = 2``, is unstable from the first step.
 
     A run whose training loss becomes non-finite or exceeds ``divergence_threshold`` is
     stopped and marked diverged; its curve holds only the finite epochs before that.
@@ -185,11 +249,12 @@ def lambda_max_sweep(
     curves : DataFrame
         ``alpha, depth, seed, epoch, lambda_max, train_loss`` (finite epochs only).
     runs : DataFrame
-        One row per run: ``alpha, depth, seed, diverged, diverged_epoch, cause, epochs_run,
-        lambda_max0, lambda_max_final, rise, growth, stability_ratio, final_train_loss, seconds``
-        (``growth = max_t |lambda_max(t) - lambda_max(0)|``, the drift in either direction;
-        ``rise = max_t lambda_max(t) - lambda_max(0)``; both NaN for a diverged run, whose
-        growth is unbounded).
+        One row per run: ``alpha, depth, seed, lr, diverged, diverged_epoch, cause, epochs_run,
+        lambda_max0, lambda_max_final, rise, growth, peak_ratio, stability_ratio,
+        final_train_loss, seconds`` (``growth = max_t |lambda_max(t) - lambda_max(0)|``, the
+        drift in either direction; ``rise = max_t lambda_max(t) - lambda_max(0)``; both NaN for
+        a diverged run, whose growth is unbounded; ``peak_ratio = max_t lambda_max(t) /
+        lambda_max(0)`` over the finite records, for a diverged run a lower bound).
     """
     owner = "lambda_max_sweep"
     if not isinstance(data, Dataset):
@@ -197,7 +262,13 @@ def lambda_max_sweep(
     alphas = check_floats(alphas, "alphas", owner, 0.0)
     depths = check_ints(depths, "depths", owner)
     seeds = check_seeds(seeds, "seeds", owner)
-    lr = check_float(lr, "lr", owner, 0.0, low_open=True)
+    if (lr is None) == (lr_fraction is None):
+        fail("lr", owner, "a float in (0, inf) when 'lr_fraction' is None, else None (give exactly one of "
+             "'lr' and 'lr_fraction')", lr)
+    if lr is not None:
+        lr = check_float(lr, "lr", owner, 0.0, low_open=True)
+    else:
+        lr_fraction = check_float(lr_fraction, "lr_fraction", owner, 0.0, 1.0, low_open=True, high_open=True)
     epochs = check_int(epochs, "epochs", owner)
     ntk_every = check_int(ntk_every, "ntk_every", owner)
     n = len(data.x_train)
@@ -212,10 +283,11 @@ def lambda_max_sweep(
             for seed in seeds:
                 model = build_model("ecrn", data.in_features, data.out_features, seed=seed,
                                     depth=depth, alpha=alpha, **kwargs)
-                model = model.to(dtype=data.x_train.dtype)
+                model = model.to(device=data.x_train.device, dtype=data.x_train.dtype)
+                step = float(lr) if lr is not None else stable_lr(model, data.x_train, lr_fraction)[0]
                 tracker = NTKTracker(probe, every=ntk_every, top_k=1)
                 t0 = time.perf_counter()
-                res = train(model, data, optimizer="gd", lr=float(lr), epochs=epochs, seed=seed,
+                res = train(model, data, optimizer="gd", lr=step, epochs=epochs, seed=seed,
                             device=device, callbacks=[tracker], progress=False,
                             divergence_threshold=divergence_threshold)
                 seconds = time.perf_counter() - t0
@@ -229,12 +301,13 @@ def lambda_max_sweep(
                 drift = float((lam - lam0).abs().max()) if len(lam) else math.nan
                 rise = float(lam.max() - lam0) if len(lam) else math.nan
                 run_rows.append({
-                    "alpha": alpha, "depth": depth, "seed": seed, "diverged": bool(res.diverged),
+                    "alpha": alpha, "depth": depth, "seed": seed, "lr": step, "diverged": bool(res.diverged),
                     "diverged_epoch": res.diverged_epoch, "cause": res.cause, "epochs_run": res.epochs_run,
                     "lambda_max0": lam0, "lambda_max_final": float(lam.iloc[-1]) if len(lam) else math.nan,
                     "rise": math.nan if res.diverged else rise,
                     "growth": math.nan if res.diverged else drift,
-                    "stability_ratio": float(lr) * lam0 * (n / probe) / n,
+                    "peak_ratio": float(lam.max() / lam0) if len(lam) else math.nan,
+                    "stability_ratio": step * lam0 * (n / probe) / n,
                     "final_train_loss": float(loss.iloc[-1]) if len(loss) else math.nan,
                     "seconds": seconds,
                 })
@@ -304,21 +377,80 @@ def growth_exponents(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# ----------------------------------------------------------------------------- spectral bias
+def add_init_factor(runs: pd.DataFrame, *, fixed_lr: float | None = None, n: int | None = None) -> pd.DataFrame:
+    """Add how large each run's kernel is at initialization against the alpha = 0 run.
 
-
-def stable_lr(model: torch.nn.Module, x: torch.Tensor, fraction: float = 0.5) -> tuple[float, float]:
-    """A gradient-descent step set from the model's own NTK: ``lr = fraction * 2 n / lambda_max``.
-
-    For L = 1/(2n) sum (f - y)^2 the linearized training outputs move by -(lr/n) Theta (f - y),
-    so mode i of the residual is multiplied by (1 - lr lambda_i / n) each step: stable for
-    lr < 2 n / lambda_max. ``fraction`` in (0, 1) gives the same relative step to models whose
-    kernels have different scales, so a comparison between them is not a comparison of step
-    sizes. Returns ``(lr, lambda_max)`` with Theta the eval-mode NTK on all of ``x`` (N, d).
+    ``init_factor = lambda_max(0) / lambda_max(0 | alpha = 0)`` for the same depth and seed
+    (the size that the residual branches add to the kernel before any training). With
+    ``fixed_lr`` and ``n`` (the number of training points) it also adds
+    ``fixed_step_ratio = fixed_lr * lambda_max(0) / n``: the stability ratio that one fixed
+    step would give the run at initialization (unstable from the first step above 2).
+    Returns a copy of ``runs`` (the output of :func:`lambda_max_sweep`).
     """
-    fraction = check_float(fraction, "fraction", "stable_lr", 0.0, 1.0, low_open=True, high_open=True)
-    lam = float(torch.linalg.eigvalsh(empirical_ntk(model, x).double())[-1])
-    return fraction * 2 * len(x) / lam, lam
+    needed = {"alpha", "depth", "seed", "lambda_max0"}
+    if not isinstance(runs, pd.DataFrame) or not needed <= set(runs.columns):
+        raise ValueError(f"The 'runs' parameter of add_init_factor must be the runs table of lambda_max_sweep "
+                         f"(columns {sorted(needed)}). Got {type(runs).__name__} instead.")
+    base = runs[np.isclose(runs["alpha"], 0.0)]
+    if base.empty:
+        raise ValueError("The 'runs' parameter of add_init_factor must hold the alpha = 0 runs (the baseline of "
+                         f"the factor). Got alphas {sorted(runs['alpha'].unique())} instead.")
+    out = runs.join(base.set_index(["depth", "seed"])["lambda_max0"].rename("_base"), on=["depth", "seed"])
+    out["init_factor"] = out["lambda_max0"] / out.pop("_base")
+    if (fixed_lr is None) != (n is None):
+        fail("fixed_lr", "add_init_factor", "given together with 'n' (or both None)", fixed_lr)
+    if fixed_lr is not None:
+        fixed_lr = check_float(fixed_lr, "fixed_lr", "add_init_factor", 0.0, low_open=True)
+        out["fixed_step_ratio"] = fixed_lr * out["lambda_max0"] / check_int(n, "n", "add_init_factor")
+    return out
+
+
+def too_large_alphas(runs: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """For each depth, the smallest alpha of the grid that is "too large", in two senses.
+
+    ``too_large_at_init``: the median over seeds of ``init_factor`` (:func:`add_init_factor`)
+    exceeds ``factor``, i.e. the kernel at initialization is more than ``factor`` times that
+    of the network without residual branches. ``too_large_in_training``: the median of
+    ``peak_ratio = max_t lambda_max(t) / lambda_max(0)`` exceeds ``factor``, or more than half
+    of the seeds diverged (a diverged run's peak ratio is only a lower bound). With
+    ``factor = 1 / rho`` for runs at ``lr = rho * 2n / lambda_max(0)``, the second is the alpha
+    at which the step that was stable at initialization stops being stable. NaN when no
+    alpha of the grid qualifies. Returns ``depth, too_large_at_init, too_large_in_training``.
+    """
+    factor = check_float(factor, "factor", "too_large_alphas", 1.0, low_open=True)
+    needed = {"alpha", "depth", "init_factor", "peak_ratio", "diverged"}
+    if not isinstance(runs, pd.DataFrame) or not needed <= set(runs.columns):
+        raise ValueError(f"The 'runs' parameter of too_large_alphas must be a runs table with the columns "
+                         f"{sorted(needed)} (see add_init_factor). Got {type(runs).__name__} instead.")
+    rows = []
+    for depth, g in runs.groupby("depth", sort=True):
+        med = g.groupby("alpha").agg(init=("init_factor", "median"), peak=("peak_ratio", "median"),
+                                     diverged=("diverged", "mean"))
+        at_init = med.index[med["init"] > factor]
+        in_training = med.index[(med["peak"] > factor) | (med["diverged"] > 0.5)]
+        rows.append({"depth": int(depth),
+                     "too_large_at_init": float(at_init.min()) if len(at_init) else math.nan,
+                     "too_large_in_training": float(in_training.min()) if len(in_training) else math.nan})
+    return pd.DataFrame(rows, columns=["depth", "too_large_at_init", "too_large_in_training"])
+
+
+def diverged_fraction(runs: pd.DataFrame, alpha: float):
+    """The fraction of the runs at ``alpha`` (all depths and seeds) that diverged, with its interval.
+
+    Returns the :class:`ntkbook.stats.Interval` of the 0/1 indicators (the 95 % t interval
+    clipped to [0, 1], the range a fraction cannot leave) and the indicators themselves.
+    """
+    if not isinstance(runs, pd.DataFrame) or not {"alpha", "diverged"} <= set(runs.columns):
+        raise ValueError("The 'runs' parameter of diverged_fraction must be the runs table of lambda_max_sweep.")
+    at = runs[np.isclose(runs["alpha"], float(alpha))]
+    if at.empty:
+        raise ValueError(f"The 'alpha' parameter of diverged_fraction must be one of the swept alphas "
+                         f"{sorted(runs['alpha'].unique())}. Got {alpha!r} instead.")
+    indicators = at["diverged"].astype(float).to_numpy()
+    return t_interval(indicators, bounds=(0.0, 1.0)), indicators
+
+
+# ----------------------------------------------------------------------------- spectral bias
 
 
 class FrequencyErrorTracker(Callback):
@@ -367,6 +499,107 @@ def _diverged_rows(errs: pd.DataFrame, epochs: int) -> pd.DataFrame:
     return rows[[c for c in errs.columns if c in rows.columns]]
 
 
+def _train_at_own_step(data: Dataset, kwargs: Mapping[str, Any], seed: int, *, epochs: int, lr_fraction: float,
+                       dtype: torch.dtype, device, callbacks=()):
+    """Build the ECRN ``kwargs`` with ``seed`` and train it by full-batch gradient descent on
+    ``data`` at ``lr = lr_fraction * 2 n / lambda_max(0)`` of its own kernel (:func:`stable_lr`).
+    Returns ``(result, lr, lambda_max0, seconds)``."""
+    model = build_model("ecrn", data.in_features, data.out_features, seed=seed, **dict(kwargs))
+    model = model.to(device=data.x_train.device, dtype=dtype)
+    lr, lam0 = stable_lr(model, data.x_train, lr_fraction)
+    t0 = time.perf_counter()
+    res = train(model, data, optimizer="gd", lr=lr, epochs=epochs, seed=seed, device=device,
+                callbacks=list(callbacks), progress=False)
+    return res, lr, lam0, time.perf_counter() - t0
+
+
+def fourier_scale_selection(
+    *,
+    scales: Sequence[float],
+    on: Mapping[str, Any],
+    off: Mapping[str, Any] | None,
+    seeds: Sequence[int],
+    data_kwargs: Mapping[str, Any],
+    epochs: int,
+    lr_fraction: float = 0.5,
+    val_fraction: float = 0.25,
+    dtype: torch.dtype = torch.float64,
+    device=None,
+) -> pd.DataFrame:
+    """Validation error of the ECRN at every Fourier scale sigma in ``scales`` (and without the embedding).
+
+    For each seed s the task is ``load_dataset("sinusoids", seed=s, **data_kwargs)``; the
+    last ``round(val_fraction * n)`` of its n training points are held out as a validation
+    split (:func:`ntkbook.experiments.ablations.hold_out_validation`; the task's training
+    inputs are independent draws, so they are a random subset) and its test split is never
+    used. On the fit part the ECRN ``on`` (keyword arguments without
+    ``fourier_scale``) is trained at every sigma, and the ECRN ``off`` (the baseline, e.g.
+    ``n_fourier=0``; None to skip it) once, each by full-batch gradient descent for ``epochs``
+    steps at ``lr_fraction`` of its own stability limit (:func:`stable_lr`): the same budget
+    and the same relative step for every candidate. The baseline has no scale to choose.
+
+    Returns one row per run: ``variant`` ("Fourier on" or "Fourier off"), ``fourier_scale``
+    (NaN for the baseline), ``seed, lr, lambda_max0, diverged, val_mse, seconds``; the
+    validation MSE (against the noisy training targets of the validation rows) of a run that
+    diverged is NaN, so :func:`selected_scale` can never pick a scale at which a seed diverged.
+    Cost: (len(scales) + 1) * len(seeds) training runs on the fit part.
+    """
+    from ntkbook.experiments.ablations import hold_out_validation  # the book's one validation split
+
+    owner = "fourier_scale_selection"
+    scales = check_floats(scales, "scales", owner, 0.0, low_open=True)
+    val_fraction = check_float(val_fraction, "val_fraction", owner, 0.0, 1.0, low_open=True, high_open=True)
+    for name, kwargs in (("on", on), ("off", off)):
+        if kwargs is None and name == "off":
+            continue
+        if not isinstance(kwargs, Mapping) or "fourier_scale" in kwargs:
+            fail(name, owner, "a mapping of ECRN keyword arguments without 'fourier_scale' (the selection sets it)", kwargs)
+    seeds = check_seeds(seeds, "seeds", owner)
+    epochs = check_int(epochs, "epochs", owner)
+    candidates = [("Fourier on", sigma, {**on, "fourier_scale": sigma}) for sigma in scales]
+    if off is not None:
+        candidates.append(("Fourier off", math.nan, dict(off)))
+    rows = []
+    for seed in seeds:
+        full = load_dataset("sinusoids", seed=seed, dtype=dtype, device=device, **dict(data_kwargs))
+        n = len(full.x_train)
+        data = hold_out_validation(full, min(max(int(round(val_fraction * n)), 1), n - 2))
+        for variant, sigma, kwargs in candidates:
+            res, lr, lam0, seconds = _train_at_own_step(data, kwargs, seed, epochs=epochs, lr_fraction=lr_fraction,
+                                                        dtype=dtype, device=device)
+            val = math.nan if res.diverged else float(res.final("test").get("mse", math.nan))
+            rows.append({"variant": variant, "fourier_scale": sigma, "seed": seed, "lr": lr, "lambda_max0": lam0,
+                         "diverged": bool(res.diverged), "val_mse": val, "seconds": seconds})
+    return pd.DataFrame(rows)
+
+
+def selected_scale(table: pd.DataFrame) -> tuple[float, pd.DataFrame]:
+    """The Fourier scale with the lowest mean validation MSE across seeds, and the per-scale summary.
+
+    ``table`` is the output of :func:`fourier_scale_selection`. The summary has one row per
+    scale of the "Fourier on" runs: ``fourier_scale, mean, low, high, n, n_diverged`` (the
+    95 % t-interval of the validation MSE across seeds, :func:`ntkbook.stats.t_interval` with
+    the default "void" policy: a scale at which some seed diverged has no mean and cannot be
+    selected) and ``selected``. The rule is fixed before any run: the smallest mean wins;
+    ties go to the smaller scale. A ValueError says so when no scale trained on every seed.
+    """
+    if not isinstance(table, pd.DataFrame) or not {"variant", "fourier_scale", "seed", "val_mse"} <= set(table.columns):
+        raise ValueError("The 'table' parameter of selected_scale must be the output of fourier_scale_selection.")
+    rows = []
+    for sigma, g in table[table["variant"] == "Fourier on"].groupby("fourier_scale", sort=True):
+        iv = t_interval(g["val_mse"].to_numpy(float), bounds=(0.0, math.inf))
+        rows.append({"fourier_scale": float(sigma), "mean": iv.mean, "low": iv.low, "high": iv.high, "n": iv.n,
+                     "n_diverged": int(g["diverged"].sum())})
+    summary = pd.DataFrame(rows, columns=["fourier_scale", "mean", "low", "high", "n", "n_diverged"])
+    usable = summary[np.isfinite(summary["mean"]) & (summary["n_diverged"] == 0)]
+    if usable.empty:
+        raise ValueError("selected_scale found no Fourier scale at which every seed trained without diverging: "
+                         f"scales {summary['fourier_scale'].tolist()}, diverged runs {summary['n_diverged'].tolist()}.")
+    best = float(usable.sort_values(["mean", "fourier_scale"]).iloc[0]["fourier_scale"])
+    summary["selected"] = np.isclose(summary["fourier_scale"], best)
+    return best, summary
+
+
 def fourier_ablation(
     *,
     variants: Mapping[str, Mapping[str, Any]],
@@ -385,7 +618,8 @@ def fourier_ablation(
     descent for ``epochs`` steps at ``lr = lr_fraction * 2 n / lambda_max(0)`` of its own
     kernel (:func:`stable_lr`), so every variant takes the same relative step. A
     :class:`FrequencyErrorTracker` records the error of each frequency component on the test
-    grid every ``every`` epochs.
+    grid every ``every`` epochs. Any choice among variants (a Fourier scale) is made before,
+    on validation data (:func:`fourier_scale_selection`): this is the one look at the test set.
 
     Returns a dict of DataFrames:
 
@@ -393,7 +627,8 @@ def fourier_ablation(
       diverged gets a row at epoch ``epochs`` with a NaN error for each frequency, so a
       summary of the final errors sees the divergence (and a verdict on it is inconclusive)
       instead of the last errors measured before it;
-    * ``"runs"``: variant, seed, lr, lambda_max0, diverged, final test mse, seconds;
+    * ``"runs"``: variant, seed, lr, lambda_max0, diverged, final test mse (NaN for a diverged
+      run), seconds;
     * ``"fits"``: variant, seed, x, y_true, y_pred (the final prediction on the test grid).
     """
     owner = "fourier_ablation"
@@ -406,14 +641,9 @@ def fourier_ablation(
     for seed in seeds:
         data = load_dataset("sinusoids", seed=seed, dtype=dtype, device=device, **dict(data_kwargs))
         for name, kwargs in variants.items():
-            model = build_model("ecrn", data.in_features, data.out_features, seed=seed, **dict(kwargs))
-            model = model.to(device=data.x_train.device, dtype=dtype)
-            lr, lam0 = stable_lr(model, data.x_train, lr_fraction)
             tracker = FrequencyErrorTracker(data, every=every)
-            t0 = time.perf_counter()
-            res = train(model, data, optimizer="gd", lr=lr, epochs=epochs, seed=seed, device=device,
-                        callbacks=[tracker], progress=False)
-            seconds = time.perf_counter() - t0
+            res, lr, lam0, seconds = _train_at_own_step(data, kwargs, seed, epochs=epochs, lr_fraction=lr_fraction,
+                                                        dtype=dtype, device=device, callbacks=[tracker])
             errs = tracker.frame()
             if res.diverged:  # its last errors are not a result: the final epoch reads NaN
                 kept = errs[errs["epoch"] < epochs] if "epoch" in errs else errs
@@ -421,10 +651,11 @@ def fourier_ablation(
             errs.insert(0, "seed", seed)
             errs.insert(0, "variant", name)
             err_frames.append(errs)
-            final = res.final("test")
+            test_mse = math.nan if res.diverged else float(res.final("test").get("mse", math.nan))
             run_rows.append({"variant": name, "seed": seed, "lr": lr, "lambda_max0": lam0,
                              "diverged": bool(res.diverged), "cause": res.cause,
-                             "test_mse": final.get("mse", math.nan), "seconds": seconds})
+                             "test_mse": test_mse, "seconds": seconds})
+            model = res.model
             with torch.no_grad():
                 model.eval()
                 pred = model(data.x_test).detach().cpu().double().numpy()[:, 0]
@@ -433,6 +664,39 @@ def fourier_ablation(
                 "y_true": data.y_test.cpu().double().numpy()[:, 0], "y_pred": pred}))
     return {"errors": pd.concat(err_frames, ignore_index=True), "runs": pd.DataFrame(run_rows),
             "fits": pd.concat(fit_frames, ignore_index=True)}
+
+
+def final_errors(errors: pd.DataFrame) -> pd.DataFrame:
+    """The last recorded relative error of every (variant, seed, frequency): a wide table.
+
+    ``errors`` is the ``"errors"`` table of :func:`fourier_ablation`; the result has one row
+    per seed and one column per ``(variant, frequency)``. A diverged run reads NaN (its last
+    row is the NaN mark of :func:`fourier_ablation`), and so does a seed a variant lacks.
+    """
+    needed = {"variant", "seed", "epoch", "frequency", "relative_error"}
+    if not isinstance(errors, pd.DataFrame) or not needed <= set(errors.columns):
+        raise ValueError(f"The 'errors' parameter of final_errors must be the errors table of fourier_ablation "
+                         f"(columns {sorted(needed)}). Got {type(errors).__name__} instead.")
+    last = errors[errors["epoch"] == errors.groupby(["variant", "seed"])["epoch"].transform("max")]
+    return last.pivot_table(index="seed", columns=["variant", "frequency"], values="relative_error", dropna=False)
+
+
+def frequency_error_difference(errors: pd.DataFrame, variant_a: str, variant_b: str, frequency: float):
+    """Seed-by-seed difference of the final relative error of one frequency component, a - b.
+
+    Built on :func:`final_errors`; returns the :class:`ntkbook.stats.PairedDifference` of
+    :func:`ntkbook.stats.paired_difference` (default "void" policy: a diverged seed, whose
+    final error is NaN, leaves the interval NaN and any verdict on it inconclusive).
+    """
+    wide = final_errors(errors)
+    cols = []
+    for variant in (variant_a, variant_b):
+        col = (variant, float(frequency))
+        if col not in wide.columns:
+            raise ValueError(f"frequency_error_difference found no final errors for variant {variant!r} at "
+                             f"frequency {frequency!r}. Got columns {list(wide.columns)}.")
+        cols.append(wide[col].to_numpy(float))
+    return paired_difference(cols[0], cols[1])
 
 
 def mode_rates(

@@ -16,9 +16,11 @@ from ntkbook.plots.core import plot_spectrum
 __all__ = [
     "plot_spectra",
     "plot_metric_by_variant",
+    "plot_metric_against_scale",
     "plot_lambda_max_curves",
     "plot_growth_fit",
     "plot_stability",
+    "plot_scale_selection",
     "plot_frequency_errors",
     "plot_fits",
 ]
@@ -69,6 +71,44 @@ def plot_metric_by_variant(table: pd.DataFrame, metric: str, *, ax=None, names=N
     ax.set_ylabel(metric.replace("_", " "))
     if log:
         ax.set_yscale("log")
+    return ax
+
+
+def plot_metric_against_scale(table: pd.DataFrame, metric: str, scales: dict, *, baselines=(), ax=None,
+                              bounds=None, label: str = "swept model"):
+    """A metric of one model against a scale (log axis), with other models as horizontal bands.
+
+    ``table`` has the ``model, seed, metric, value`` columns of :func:`init_spectra`;
+    ``scales`` maps the names of the swept variants to their scale (e.g. the Fourier scale
+    sigma), and ``baselines`` names the models drawn as a band (the mean and its 95 % t
+    interval across seeds, which do not depend on the scale). Each swept point is the mean
+    with its 95 % t interval (legend entry ``label``); ``bounds`` clips the intervals to a
+    quantity's range.
+    """
+    ax = _ax(ax)
+    d = table[table["metric"] == metric]
+    xs, means, lows, highs = [], [], [], []
+    for name, scale in sorted(scales.items(), key=lambda kv: kv[1]):
+        v = d.loc[d["model"] == name, "value"].to_numpy(float)
+        mean, lo, hi = t_interval(v, bounds=bounds)
+        xs.append(scale), means.append(mean), lows.append(lo), highs.append(hi)
+    xs, means, lows, highs = (np.asarray(a, float) for a in (xs, means, lows, highs))
+    ok = np.isfinite(lows) & np.isfinite(highs)
+    ax.plot(xs, means, "o-", color="C0", label=label)
+    if ok.any():
+        ax.errorbar(xs[ok], means[ok], yerr=[means[ok] - lows[ok], highs[ok] - means[ok]], fmt="none",
+                    color="C0", capsize=4)
+    for i, name in enumerate(baselines):
+        v = d.loc[d["model"] == name, "value"].to_numpy(float)
+        mean, lo, hi = t_interval(v, bounds=bounds)
+        color = f"C{i + 1}"
+        ax.axhline(mean, color=color, lw=1, label=name)
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.axhspan(lo, hi, color=color, alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.legend(fontsize=7)
     return ax
 
 
@@ -136,34 +176,77 @@ def plot_growth_fit(table: pd.DataFrame, fits: pd.DataFrame, *, ax=None):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
+    if len(used):
+        ticks = sorted(used["alpha"].unique())
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{a:g}" for a in ticks])
     ax.set_xlabel("residual scale $\\alpha$")
     ax.set_ylabel("excess drift of $\\lambda_{\\max}$")
     ax.legend(fontsize=7)
     return ax
 
 
-def plot_stability(runs: pd.DataFrame, *, ax=None):
-    """The gradient-descent stability ratio lr lambda_max(0) / n against alpha, per depth.
+def plot_stability(runs: pd.DataFrame, *, column: str = "stability_ratio", limit: float = 2.0, ax=None,
+                   ylabel: str = "lr $\\lambda_{\\max}(0)$ / n", limit_label: str = "stability limit 2"):
+    """A per-run ratio (by default the stability ratio lr lambda_max(0) / n) against alpha, per depth.
 
-    Above 2 (dashed line) gradient descent cannot follow the kernel. Finished runs are dots,
-    diverged runs crosses.
+    The line is the median over seeds of each depth; finished runs are dots, diverged runs
+    crosses. The dashed line is ``limit``: for the stability ratio, 2, above which gradient
+    descent cannot follow the kernel; for ``column="peak_ratio"`` (max_t lambda_max(t) /
+    lambda_max(0)), 1 / rho, above which a step set at a fraction rho of the limit at
+    initialization has become unstable.
     """
     ax = _ax(ax)
     for i, depth in enumerate(sorted(runs["depth"].unique())):
         r = runs[runs["depth"] == depth]
-        med = r.groupby("alpha")["stability_ratio"].median()
+        med = r.groupby("alpha")[column].median()
         ax.plot(med.index, med.to_numpy(), "-", color=f"C{i}", lw=1, label=f"L = {depth}")
         ok, bad = r[~r["diverged"]], r[r["diverged"]]
-        ax.plot(ok["alpha"], ok["stability_ratio"], "o", color=f"C{i}", ms=4)
+        ax.plot(ok["alpha"], ok[column], "o", color=f"C{i}", ms=4)
         if len(bad):
-            ax.plot(bad["alpha"], bad["stability_ratio"], "x", color=f"C{i}", ms=8, mew=2)
-    ax.axhline(2.0, ls="--", color="0.3", lw=1, label="stability limit 2")
+            ax.plot(bad["alpha"], bad[column], "x", color=f"C{i}", ms=8, mew=2)
+    ax.axhline(limit, ls="--", color="0.3", lw=1, label=limit_label)
     ax.plot([], [], "x", color="0.3", label="diverged run")
     pos = runs["alpha"] > 0
     ax.set_xscale("symlog", linthresh=float(runs.loc[pos, "alpha"].min()) if pos.any() else 1.0)
     ax.set_yscale("log")
     ax.set_xlabel("residual scale $\\alpha$")
-    ax.set_ylabel("lr $\\lambda_{\\max}(0)$ / n")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_scale_selection(summary: pd.DataFrame, *, baseline=None, ax=None):
+    """Validation MSE against the Fourier scale sigma (log-log), the selected scale marked.
+
+    ``summary`` is the per-scale table of :func:`ntkbook.experiments.mechanisms.selected_scale`
+    (mean and 95 % t interval across seeds); ``baseline`` an optional ``(mean, low, high)`` of
+    the model without the embedding, drawn as a band. A scale at which some seed diverged has
+    no mean and is drawn as a cross at the top of the axis.
+    """
+    ax = _ax(ax)
+    ok = summary[np.isfinite(summary["mean"])]
+    ax.plot(ok["fourier_scale"], ok["mean"], "o-", color="C0", label="Fourier on (validation)")
+    err = ok[np.isfinite(ok["low"]) & np.isfinite(ok["high"])]
+    if len(err):
+        ax.errorbar(err["fourier_scale"], err["mean"],
+                    yerr=[err["mean"] - err["low"], err["high"] - err["mean"]], fmt="none", color="C0", capsize=4)
+    best = summary[summary["selected"]]
+    ax.plot(best["fourier_scale"], best["mean"], "*", color="C3", ms=14, label="selected", zorder=4)
+    if baseline is not None:
+        mean, lo, hi = baseline
+        ax.axhline(mean, color="C1", lw=1, label="Fourier off (validation)")
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.axhspan(max(lo, 1e-300), hi, color="C1", alpha=0.15, lw=0)
+    bad = summary[~np.isfinite(summary["mean"])]
+    if len(bad):
+        ax.plot(bad["fourier_scale"], [ax.get_ylim()[1]] * len(bad), "x", color="C3", ms=9, mew=2,
+                label="a seed diverged", clip_on=False)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("Fourier scale $\\sigma$")
+    ax.set_ylabel("validation MSE")
     ax.legend(fontsize=7)
     return ax
 
