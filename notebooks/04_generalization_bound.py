@@ -13,6 +13,7 @@
 #     name: python3
 # ---
 
+# %%
 
 # %% [markdown]
 # (chapter-generalization-bound)=
@@ -60,7 +61,7 @@ import pandas as pd
 import torch
 
 from ntkbook.claims.chapter import check_claim
-from ntkbook.claims.rules import bound_rule
+from ntkbook.claims.rules import NOT_SUPPORTED, bound_rule
 from ntkbook.ntk import empirical_ntk
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.glue import glue_values
@@ -293,7 +294,7 @@ glue_values(
     xor_main_clean_small=float(xor_clean_main.iloc[0]),
     xor_main_clean_large=float(xor_clean_main.iloc[-1]),
     xor_loss_clean_large=float(xor_clean_loss.loc[max(ns)]),
-    n_not_supported=sum(v.verdict == "not supported" for v in per_n),
+    n_not_supported=sum(v.verdict == NOT_SUPPORTED for v in per_n),
     n_settings=len(per_n),
     answer=(f"on labels of the kind the theorem is built for, the bound is below 1 "
             f"{count(int(poly.informative.sum()), len(poly), 'training-set sizes')} and {trend(small.bound, big.bound)} "
