@@ -1,15 +1,24 @@
 # Two commands set everything up on a machine with Python 3.11 and make:
-#   make book   - virtual environment, pinned dependencies, every chapter (ci profile), HTML in _build/html
-#   make test   - the whole test suite (fast, slow and browser tests), same automatic set-up
-# Options: PROFILE=full runs the paper-scale defaults; PYTHON=python3.11 picks the interpreter.
+#   make book   - virtual environment, pinned dependencies, and the published book in _build/html,
+#                 built from the committed full-profile snapshot (book/executed/full/): no execution
+#   make test   - every chapter executed with papermill (ci profile) into book/executed/ci/, the ci
+#                 book in _build/ci/html, then the whole test suite (browser test on both books)
+# Options: PROFILE=full reruns the chapters whose snapshot is stale or missing, at paper scale,
+# before building; PROFILE=ci builds the smoke run into _build/ci/html; DEVICE=cuda places the
+# chapters that declare a device there; THREADS=0 lets the chapters that declare a threads
+# parameter use every core; FORCE=1 reruns every chapter; PYTHON=python3.11 picks
+# the interpreter.
 
 PYTHON ?= python3
-PROFILE ?= ci
+PROFILE ?=
+DEVICE ?=
+FORCE ?=
+THREADS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-fast benchmark clean sync
+.PHONY: book test test-fast status benchmark clean sync
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "ntkbook needs Python 3.11 or newer, found " + sys.version.split()[0]'
@@ -20,13 +29,17 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/ntkbook book --profile $(PROFILE)
+	$(BIN)/ntkbook book $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE)) $(if $(THREADS),--threads $(THREADS)) $(if $(FORCE),--force)
 
 test: $(STAMP)
+	$(BIN)/ntkbook book --profile ci
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow and not browser"
+
+status: $(STAMP)
+	$(BIN)/ntkbook status --profile $(or $(PROFILE),full)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/ntk_benchmark.py
@@ -35,4 +48,4 @@ sync: $(STAMP)
 	$(BIN)/jupytext --sync notebooks/*.py
 
 clean:
-	rm -rf _build book/chapters
+	rm -rf _build book/chapters book/executed/ci

@@ -430,7 +430,7 @@ glue_values(verdict_window=old_window.verdict)
 #   test is one-sided, $k \ge 2$, on runs whose steps are matched to their kernels; the
 #   window rule applied to the new interval would read {glue:text}`verdict_window`, the
 #   one-sided rule reads **{glue:text}`verdict_alpha`**.
-
+#
 # ## Exercises
 #
 # ```{exercise-start}

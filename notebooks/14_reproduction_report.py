@@ -62,7 +62,7 @@ from IPython.display import HTML, display
 from ntkbook.claims.registry import KIND_STATUS, KINDS, NOT_RUN, PAPER
 from ntkbook.claims.report import HOLM_LEVEL, NO_TEST, format_p, reproduction_table, summary_counts
 from ntkbook.claims.rules import SMOKE_LABEL, SMOKE_PROFILE
-from ntkbook.pipeline.paths import RESULTS_DIR, ROOT
+from ntkbook.pipeline.paths import ROOT, records_root
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.glue import glue_values
 from ntkbook.plots.report import plot_status_counts
@@ -82,7 +82,7 @@ measured_dir = "book/measured"  # str: full-profile records saved with the book 
 # raw and the Holm-adjusted p-value beside it.
 
 # %%
-table = reproduction_table(profile, results_dir=RESULTS_DIR)
+table = reproduction_table(profile, results_dir=records_root(profile))
 columns = {"id": "id", "kind": "kind", "status": "status", "adjusted": "adjusted", "p raw": "p (raw)",
            "p Holm": "p (Holm)", "claim": "claim", "seeds": "seeds", "measured": "measured",
            "models": "each model", "chapter": "chapter"}

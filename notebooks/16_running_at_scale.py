@@ -14,7 +14,7 @@
 #     name: python3
 #   ntkbook:
 #     depends_on:
-#     - book/chapters/.*.stamp.json
+#     - book/executed/{profile}/.*.stamp.json
 #     - book/timings/*.json
 # ---
 
@@ -24,13 +24,17 @@
 #
 # ## Overview
 #
-# The book you are reading was executed with the small `ci` profile. Every chapter also
-# runs at paper scale (the `full` profile), on a CPU, on a GPU, and with its sweeps spread
-# over a Dask cluster. In this chapter we will
+# The published book shows the paper-scale runs (the `full` profile): a snapshot of the
+# executed chapters committed in `book/executed/full/`, which `make book` builds into HTML
+# without executing anything. The banner at the top of each page says which profile,
+# commit and machine produced it and when, or that the chapter changed since (a *stale*
+# page) or was never run. The `ci` profile is the small smoke run of the tests. Every
+# chapter runs at paper scale on a CPU, on a GPU, and with its sweeps spread over a Dask
+# cluster. In this chapter we will
 #
-# * show how to run the `full` profile, on a GPU and on a cluster,
-# * list how long each chapter took in this build, read from the runner's own records, and
-# * list the measured times of `full`-profile runs that were saved with the book.
+# * show how to run the `full` profile and refresh the snapshot, on a GPU and on a cluster,
+# * list how long each chapter of this profile took, read from the runner's own stamps, and
+# * list the measured times of other `full`-profile runs saved with the book.
 
 # %% tags=["hide-input"]
 import json
@@ -39,7 +43,7 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from ntkbook.pipeline.notebooks import ROOT
-from ntkbook.claims.report import chapter_timings
+from ntkbook.pipeline.stamps import executed_runs
 from ntkbook.plots.glue import glue_values
 
 # %% tags=["parameters"]
@@ -53,19 +57,28 @@ timings_dir = "book/timings"  # str: saved timing records of full-profile runs
 # needs no configuration:
 #
 # ```console
-# $ make book PROFILE=full                        # every chapter, then the HTML
+# $ .venv/bin/ntkbook status --profile full          # which chapters are current, stale (why) or missing
+# $ make book PROFILE=full                           # rerun the stale ones into the snapshot, then the HTML
 # $ .venv/bin/ntkbook run 13_cifar10 --profile full  # one chapter
 # ```
+#
+# A chapter's run is stale when its source, its parameters, the `ntkbook` package or a file
+# it reads changed since; only stale chapters are executed again. The executed notebooks,
+# their stamps and the claim records (`book/measured/claims/full/`) are then committed with
+# the book. An ad-hoc run (`-p NAME VALUE`) never replaces the snapshot: it needs `--output`.
 #
 # ## On a GPU
 #
 # Nothing in `ntkbook` names a device: the NTK engine computes on the device of the model
 # and the data, models and datasets are moved with `device=`, and training follows the
 # model. Install the CUDA build of the same torch release (`pip install torch==2.13.0` on a
-# machine with CUDA) and pass the device to the chapters that train:
+# machine with CUDA) and pass the device to the chapters that train. `--device` places the
+# chapters that declare a `device` parameter and keeps the run canonical (it says where the
+# run computes, not what), so it refreshes the snapshot:
 #
 # ```console
-# $ .venv/bin/ntkbook run 11_synthetic_benchmarks --profile full -p device cuda
+# $ make book PROFILE=full DEVICE=cuda
+# $ .venv/bin/ntkbook run 11_synthetic_benchmarks --profile full --device cuda
 # ```
 #
 # `empirical_ntk(..., out_device="cpu")` streams a kernel that does not fit in GPU memory
@@ -89,10 +102,10 @@ timings_dir = "book/timings"  # str: saved timing records of full-profile runs
 # The collected table (`results/sweeps/.../runs.csv`) records every run's parameters,
 # status and wall time; a failed run is reported and does not stop the others.
 #
-# ## How long each chapter took in this build
+# ## How long each chapter took in this profile's runs
 
 # %%
-this_build = chapter_timings(ROOT / "book" / "chapters")
+this_build = executed_runs(profile)
 this_build = this_build[this_build.chapter != "16_running_at_scale"].reset_index(drop=True)
 total = float(this_build.seconds.sum())
 display(HTML(this_build.to_html(index=False, float_format=lambda v: f"{v:.1f}")))
@@ -101,16 +114,16 @@ display(HTML(this_build.to_html(index=False, float_format=lambda v: f"{v:.1f}"))
 glue_values(build_total_min=total / 60, build_n=len(this_build))
 
 # %% [markdown]
-# The {glue:text}`build_n` chapters executed before this one took
-# {glue:text}`build_total_min:.1f` minutes in all, each under the profile listed beside
-# it (a chapter is executed again only when its source, parameters, profile or the
-# package changed, so a time may come from an earlier build).
+# The {glue:text}`build_n` other chapters of this profile took
+# {glue:text}`build_total_min:.1f` minutes in all, on the machines listed beside them (a
+# chapter is executed again only when its source, parameters, the package or a file it
+# reads changed, so the times may come from different runs).
 #
 # ## Measured full-profile runs
 #
-# Timing records of `full`-profile runs are saved in `book/timings/` by copying the
-# `_build/timings-full.json` that `ntkbook book --profile full` writes. Each names the
-# machine it ran on.
+# Besides the snapshot's own stamps, timing records of `full`-profile runs made while the
+# book was written are saved in `book/timings/` (copies of the `_build/timings-full.json`
+# that `ntkbook book --profile full` writes). Each names the machine it ran on.
 
 # %%
 records = []

@@ -85,7 +85,7 @@ def test_cli_exits_2_with_one_clear_message_for_a_bad_parameter(toy, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert "ntkbook: error: The 'width' parameter of notebook 'toy' must be of type int" in err
-    assert not (toy / "out" / "toy.ipynb").exists()  # nothing ran, nothing written
+    assert not (toy / "out" / "ci" / "toy.ipynb").exists()  # nothing ran, nothing written
 
 
 def test_cli_exits_2_for_an_unknown_notebook(toy, capsys):
@@ -96,7 +96,7 @@ def test_cli_exits_2_for_an_unknown_notebook(toy, capsys):
 @pytest.mark.slow
 def test_run_applies_profile_then_cli_overrides_and_records_the_profile(toy):
     result = notebooks.run_notebook("toy", parameters={"lr": 0.5}, profile="ci", progress=False)
-    assert result.executed and result.output == (toy / "out" / "toy.ipynb").resolve()
+    assert result.executed and result.output == (toy / "out" / "ci" / "toy.ipynb").resolve()
     text = result.output.read_text()
     assert "width 8 lr 0.5 profile ci" in text
 
@@ -125,7 +125,7 @@ def test_failed_run_keeps_the_previous_output_and_leaves_no_partial_file(toy, ca
     assert status == 1
     assert "Notebook 'toy' failed in cell" in err and "RuntimeError: asked to fail" in err
     assert good.output.read_bytes() == before
-    assert not list((toy / "out").glob("*.partial.ipynb"))
+    assert not list((toy / "out").rglob("*.partial*"))
 
 
 def test_toc_lists_every_notebook_source_and_every_source_is_in_the_toc():
@@ -144,8 +144,8 @@ def test_every_chapter_declares_profile_and_its_ci_overrides_validate():
 
 
 def test_stamp_records_fingerprint_profile_and_time(toy, monkeypatch):
-    out = toy / "out" / "toy.ipynb"
-    out.parent.mkdir()
+    out = toy / "out" / "ci" / "toy.ipynb"
+    out.parent.mkdir(parents=True)
     out.write_text("{}")
     notebooks._stamp_path(out).write_text(json.dumps({"fingerprint": "abc"}))
     assert notebooks.is_up_to_date(out, "abc")

@@ -50,7 +50,7 @@ CHAPTER = textwrap.dedent(
 def _make_book(root: Path, ci_profile: str = "n_points: 3\n") -> Path:
     (root / "notebooks").mkdir(parents=True)
     (root / "profiles" / "ci").mkdir(parents=True)
-    (root / "book" / "chapters").mkdir(parents=True)
+    (root / "book" / "executed" / "ci").mkdir(parents=True)
     (root / "notebooks" / "toy.py").write_text(CHAPTER)
     (root / "profiles" / "ci" / "toy.yaml").write_text(ci_profile)
     (root / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n- file: book/chapters/toy\n")
@@ -64,7 +64,8 @@ def book(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "ROOT", root)
     monkeypatch.setattr(paths, "NOTEBOOK_DIR", root / "notebooks")
     monkeypatch.setattr(paths, "PROFILE_DIR", root / "profiles")
-    monkeypatch.setattr(paths, "EXECUTED_DIR", root / "book" / "chapters")
+    monkeypatch.setattr(paths, "EXECUTED_DIR", root / "book" / "executed")
+    monkeypatch.setattr(paths, "MEASURED_DIR", root / "book" / "measured")
     monkeypatch.setattr(paths, "RESULTS_DIR", root / "results")
     monkeypatch.delenv("NTKBOOK_CLAIMS_DIR", raising=False)
     monkeypatch.delenv("NTKBOOK_FORCE", raising=False)
@@ -178,7 +179,7 @@ def test_an_executed_notebook_that_is_a_link_is_refused_and_its_target_kept(book
     _no_kernel(monkeypatch)
     victim = book / "victim.txt"
     victim.write_text("precious")
-    (book / "book" / "chapters" / "toy.ipynb").symlink_to(victim)
+    (book / "book" / "executed" / "ci" / "toy.ipynb").symlink_to(victim)
     assert cli.main(["run", "toy"]) == 2
     assert "symbolic link" in _one_error_line(capsys.readouterr().err)
     assert victim.read_text() == "precious"
@@ -188,7 +189,7 @@ def test_a_stamp_that_is_a_link_is_refused_and_its_target_kept(book, monkeypatch
     _no_kernel(monkeypatch)
     victim = book / "victim.txt"
     victim.write_text("precious")
-    (book / "book" / "chapters" / ".toy.stamp.json").symlink_to(victim)
+    (book / "book" / "executed" / "ci" / ".toy.stamp.json").symlink_to(victim)
     assert cli.main(["run", "toy"]) == 2
     assert ".toy.stamp.json" in _one_error_line(capsys.readouterr().err)
     assert victim.read_text() == "precious"
@@ -290,7 +291,7 @@ def _start(root: Path, tmpdir: Path, *args: str) -> tuple[subprocess.Popen, Path
 
 
 def _leftovers(root: Path, tmpdir: Path) -> list[str]:
-    chapters = root / "book" / "chapters"
+    chapters = root / "book" / "executed" / "ci"
     return sorted(p.name for p in chapters.glob(".*partial*")) + sorted(p.name for p in tmpdir.iterdir())
 
 
@@ -298,7 +299,7 @@ def _leftovers(root: Path, tmpdir: Path) -> list[str]:
 def test_ctrl_c_stops_the_run_with_exit_130_one_line_and_nothing_left_behind(tmp_path):
     root, tmpdir = _make_book(tmp_path / "root"), tmp_path / "tmp"
     tmpdir.mkdir()
-    previous = root / "book" / "chapters" / "toy.ipynb"
+    previous = root / "book" / "executed" / "ci" / "toy.ipynb"
     previous.write_text("the previous output")
     proc, _ = _start(root, tmpdir)
     start = time.monotonic()
@@ -319,7 +320,7 @@ def test_a_killed_run_leaves_no_partial_beside_the_output_and_the_next_run_clear
     proc, _ = _start(root, tmpdir)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
-    chapters = root / "book" / "chapters"
+    chapters = root / "book" / "executed" / "ci"
     assert not list(chapters.glob(".*partial*"))  # the run never writes half a notebook beside the book
     assert [p.name for p in tmpdir.iterdir() if p.name.startswith("ntkbook-run-toy-")]  # its private folder
     # what killed writers of this and of earlier versions of the pipeline leave beside the output

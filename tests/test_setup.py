@@ -51,8 +51,11 @@ def test_every_notebook_source_has_a_paired_ipynb_with_the_same_cells():
 
 def test_no_file_names_a_machine_path():
     pattern = re.compile(r"/(work|root|home|tmp)/[A-Za-z]")
+    local = ROOT / "book" / "executed" / "ci"  # the ci runs of `make test`: not committed
     for path in ROOT.rglob("*"):
         if any(part in {".venv", "_build", ".git", "chapters", "__pycache__", ".pytest_cache", "results"} for part in path.parts):
+            continue
+        if path.is_relative_to(local):
             continue
         if path.is_file() and path.suffix in {".py", ".md", ".yml", ".yaml", ".toml", ".cfg", ".txt", ".ipynb"} and path.name != "test_setup.py":
             assert not pattern.search(path.read_text(errors="ignore")), f"{path.relative_to(ROOT)} names a machine path"

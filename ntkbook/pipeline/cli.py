@@ -1,8 +1,19 @@
 """The ``ntkbook`` command: run one chapter, sweep a parameter, or build the whole book.
 
-    ntkbook run NOTEBOOK [-p NAME VALUE]... [--profile ci|full] [--output PATH] [--force]
+    ntkbook run NOTEBOOK [-p NAME VALUE]... [--profile ci|full] [--output PATH] [--force] [--device D] [--threads N]
     ntkbook sweep NOTEBOOK -p NAME V1,V2,... [--profile ci|full] [--workers N] [--scheduler ADDRESS]
-    ntkbook book [--profile ci|full] [--force] [--no-build]
+    ntkbook book [--profile ci|full] [--force] [--no-build] [--device D] [--threads N]
+    ntkbook status [--profile ci|full]
+
+``ntkbook book`` without ``--profile`` executes nothing: it builds the published book
+(``_build/html``) from the committed ``full``-profile snapshot in ``book/executed/full/``,
+each page under a banner naming the run that produced it, or saying that it is stale (and
+why) or was never run. ``--profile full`` first executes the chapters whose snapshot is
+stale or missing, at paper scale, into that snapshot; ``--profile ci`` executes the
+smoke run into ``book/executed/ci/`` and builds it into ``_build/ci/html``. ``--device``
+and ``--threads`` place the chapters that declare those parameters without making the run
+ad hoc. ``ntkbook status`` lists each chapter's run in a profile: current, stale (why) or
+missing.
 
 Exit status: 0 on success, 1 when a notebook or the book build fails (one line naming
 the notebook, the cell and the error), 2 for bad arguments, parameters, profile files or
@@ -11,15 +22,13 @@ temporary files are removed and the previous outputs are left as they were.
 
 Only ``ntkbook run NAME [--profile P]`` (no ``-p``, no ``--output``) and ``ntkbook book``
 are canonical runs, which save the claim records the reproduction report reads.
+An ad-hoc run may not replace the committed ``full`` snapshot (exit 2: give ``--output``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 from ntkbook import _io
 from ntkbook.pipeline import paths
@@ -27,6 +36,7 @@ from ntkbook.pipeline.notebooks import (
     PROFILES,
     NotebookFailed,
     ParameterError,
+    chapter_status,
     parse_cli_value,
     run_notebook,
     toc_notebooks,
@@ -41,16 +51,27 @@ def _pairs(values: list[list[str]] | None) -> dict:
     return {name: parse_cli_value(value) for name, value in (values or [])}
 
 
+def _placement(args) -> dict:
+    return {k: v for k, v in {"device": args.device, "threads": args.threads}.items() if v is not None}
+
+
 def _cmd_run(args) -> int:
     params = _pairs(args.parameter)
     _say(f"ntkbook: running {args.notebook} (profile {args.profile})")
     result = run_notebook(
-        args.notebook, parameters=params, profile=args.profile, output=args.output, force=args.force, progress=True
+        args.notebook, parameters=params, profile=args.profile, output=args.output, force=args.force, progress=True,
+        placement=_placement(args),
     )
     state = f"executed in {result.seconds:.1f} s" if result.executed else "up to date, not rerun"
     kind = "" if result.canonical else " (ad hoc: no claim records saved)"
-    _say(f"ntkbook: {result.notebook}: {state} -> {result.output}{kind}")
+    _say(f"ntkbook: {result.notebook}: {state} -> {paths.display_path(result.output)}{kind}")
+    _warn_size(result)
     return 0
+
+
+def _warn_size(result) -> None:
+    for problem in result.extra.get("oversized", []):
+        _say(f"ntkbook: warning: {result.notebook} is over the size budget of an executed chapter: {problem}")
 
 
 def _cmd_sweep(args) -> int:
@@ -76,38 +97,56 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_book(args) -> int:
-    stems = toc_notebooks()
-    timings = {}
-    for i, stem in enumerate(stems, 1):
-        _say(f"[{i}/{len(stems)}] {stem} (profile {args.profile})")
-        result = run_notebook(stem, profile=args.profile, force=args.force, progress=False)
-        timings[stem] = round(result.seconds, 1) if result.executed else None
-        _say(f"      {f'executed in {result.seconds:.1f} s' if result.executed else 'up to date'}")
-    record = {"profile": args.profile, "machine": machine_description(), "seconds": timings}
-    _io.write_json(paths.BUILD_DIR / f"timings-{args.profile}.json", record)
-    if args.no_build:
-        return 0
-    _say("ntkbook: building the HTML book with Jupyter Book (-n -W --keep-going)")
-    jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(paths.ROOT), "--builder", "html", "-n", "-W", "--keep-going"]
-    done = subprocess.run(cmd, cwd=paths.ROOT)
-    if done.returncode != 0:
+    from ntkbook.pipeline.site import build_book
+
+    profile = args.profile or paths.SNAPSHOT_PROFILE
+    if args.profile is None:
+        if args.force or args.no_build:
+            raise ParameterError("--force and --no-build execute chapters: give --profile ci or --profile full with them.")
+        _say(f"ntkbook: building the published book from the {profile}-profile snapshot "
+             f"({paths.display_path(paths.executed_dir(profile))}/), executing nothing")
+    else:
+        _execute_book(args, profile)
+        if args.no_build:
+            return 0
+    if build_book(profile, log=_say) != 0:
         _say("ntkbook: the book build failed (see the warnings above).")
         return 1
-    _say(f"ntkbook: book built at {paths.BUILD_DIR / 'html' / 'index.html'}")
+    _say(f"ntkbook: book built at {paths.display_path(paths.book_dirs(profile).html / 'index.html')}")
     return 0
 
 
-def machine_description() -> dict:
-    """What the timings were measured on: CPU count, torch version, and the GPU if one is used."""
-    import platform
+def _execute_book(args, profile: str) -> None:
+    """Run every chapter of the table of contents whose run in ``profile`` is not current,
+    in reading order; then once more those that read what a later chapter wrote (the
+    report reads the claim records, the page on running at scale reads the stamps)."""
+    stems = toc_notebooks()
+    timings: dict[str, float | None] = {}
+    for i, stem in enumerate(stems, 1):
+        _say(f"[{i}/{len(stems)}] {stem} (profile {profile})")
+        result = run_notebook(stem, profile=profile, force=args.force, progress=False, placement=_placement(args))
+        timings[stem] = round(result.seconds, 1) if result.executed else None
+        _say(f"      {f'executed in {result.seconds:.1f} s' if result.executed else 'up to date'}")
+        _warn_size(result)
+    for stem in stems:
+        if chapter_status(stem, profile).state != "current":
+            _say(f"[again] {stem}: what it reads changed during this pass")
+            result = run_notebook(stem, profile=profile, progress=False, placement=_placement(args))
+            timings[stem] = round(result.seconds, 1)
+    from ntkbook.pipeline.stamps import machine
 
-    import torch
+    record = {"profile": profile, "machine": machine(), "seconds": timings}
+    _io.write_json(paths.BUILD_DIR / f"timings-{profile}.json", record)
 
-    info = {"cpus": os.cpu_count(), "platform": platform.platform(terse=True), "torch": torch.__version__}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
+
+def _cmd_status(args) -> int:
+    statuses = [chapter_status(stem, args.profile) for stem in toc_notebooks()]
+    for status in statuses:
+        print(status.line())
+    counts = {state: sum(s.state == state for s in statuses) for state in ("current", "stale", "missing")}
+    print(f"{args.profile}: {counts['current']} current, {counts['stale']} stale, {counts['missing']} missing "
+          f"of {len(statuses)} chapters in {paths.display_path(paths.executed_dir(args.profile))}/")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebook", help="a notebook in notebooks/ (stem or path of the .py source)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter (VALUE is read as YAML)")
     run.add_argument("--profile", choices=PROFILES, default="ci")
-    run.add_argument("--output", help="where the executed notebook goes (default book/chapters/NAME.ipynb)")
+    run.add_argument("--output", help="where the executed notebook goes (default book/executed/PROFILE/NAME.ipynb)")
     run.add_argument("--force", action="store_true", help="run even if the output is up to date")
+    _placement_options(run)
     run.set_defaults(func=_cmd_run)
 
     sweep = sub.add_parser("sweep", help="one papermill run per value of a parameter, collected into one table")
@@ -132,12 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--output-dir", default=None, help="where the runs and the collected table go (default results/sweeps/NOTEBOOK-NAME)")
     sweep.set_defaults(func=_cmd_sweep)
 
-    book = sub.add_parser("book", help="execute every chapter in _toc.yml and build the HTML book")
-    book.add_argument("--profile", choices=PROFILES, default=os.environ.get("PROFILE", "ci"))
-    book.add_argument("--force", action="store_true")
+    book = sub.add_parser("book", help="build the HTML book (from the snapshot; with --profile, execute first)")
+    book.add_argument("--profile", choices=PROFILES, default=None,
+                      help="execute the chapters whose run in this profile is not current, then build its book "
+                           "(default: build the published book from the full-profile snapshot, executing nothing)")
+    book.add_argument("--force", action="store_true", help="execute every chapter, current or not")
     book.add_argument("--no-build", action="store_true", help="execute the notebooks only")
+    _placement_options(book)
     book.set_defaults(func=_cmd_book)
+
+    status = sub.add_parser("status", help="each chapter's run in a profile: current, stale (why) or missing")
+    status.add_argument("--profile", choices=PROFILES, default=paths.SNAPSHOT_PROFILE)
+    status.set_defaults(func=_cmd_status)
     return parser
+
+
+def _placement_options(parser) -> None:
+    parser.add_argument("--device", default=None,
+                        help="device of the chapters that declare a 'device' parameter (e.g. cuda); keeps the run canonical")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the chapters that declare a 'threads' parameter (0: torch's default)")
 
 
 def main(argv: list[str] | None = None) -> int:

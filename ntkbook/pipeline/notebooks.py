@@ -17,15 +17,23 @@ A run
    notebook into place atomically (:func:`ntkbook._io.write_bytes`: never through a
    symbolic link, never half-written, removed on any error or interrupt); what a killed
    run leaves behind is cleared by the next run of the same notebook;
-4. writes a stamp recording the hash of everything the output depends on (the source, the
-   effective parameters, the profile, the ``ntkbook`` package sources, whether the run was
-   canonical) and the hashes of the claim records the run saved, so an unchanged notebook
-   is not executed again, and a notebook whose records were changed since is.
+4. writes a stamp (:mod:`ntkbook.pipeline.stamps`) recording each part of what the output
+   depends on (the source, the effective parameters, the profile, the ``ntkbook`` package
+   sources, the files it declares in ``depends_on``, whether the run was canonical), the
+   hashes of the claim records the run saved, and where and when it ran, so an unchanged
+   notebook is not executed again, a notebook whose records were changed since is, and a
+   stale one can say why (:func:`chapter_status`).
+
+**Where runs go.** A canonical run of profile P writes ``book/executed/P/NAME.ipynb``; the
+``full`` folder is the committed snapshot the published book is built from
+(:mod:`ntkbook.pipeline.site`), so an ad-hoc run may not replace it.
 
 **Canonical runs.** Only a canonical run of a profile writes that profile's claim records
-(``results/claims/PROFILE/``), the records the reproduction report reads: a run with no
-overrides to the default output, as ``ntkbook run NAME [--profile P]`` and ``ntkbook book``
-make. The kernel learns this from its environment: ``NTKBOOK_PROFILE`` always,
+(:func:`ntkbook.pipeline.paths.claims_dir`: ``results/claims/ci/``, and for ``full`` the
+committed ``book/measured/claims/full/``), the records the reproduction report reads: a
+run with no overrides to the default output, as ``ntkbook run NAME [--profile P]`` and
+``ntkbook book`` make; placing it (``--device``, ``--threads``) keeps it canonical. The
+kernel learns this from its environment: ``NTKBOOK_PROFILE`` always,
 ``NTKBOOK_FORCE=1`` when the caller forces a rerun (then the experiment caches recompute
 too), and ``NTKBOOK_CLAIMS_DIR`` only in a canonical run
 (:func:`ntkbook.claims.registry.record_claim` saves nothing without it). Ad-hoc runs (``-p``,
@@ -40,7 +48,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -57,7 +64,7 @@ import yaml
 
 from ntkbook import _io
 from ntkbook._fingerprint import package_fingerprint
-from ntkbook.pipeline import paths
+from ntkbook.pipeline import paths, stamps
 from ntkbook.pipeline.parameters import (  # noqa: F401  (re-exported: the pipeline's one import)
     Constraint,
     ParameterError,
@@ -70,6 +77,7 @@ from ntkbook.pipeline.parameters import (  # noqa: F401  (re-exported: the pipel
     validate_parameters,
 )
 from ntkbook.pipeline.paths import PROFILES, ROOT  # noqa: F401  (chapters import ROOT from here)
+from ntkbook.pipeline.stamps import Inputs, Status
 
 ENV_PROFILE, ENV_FORCE, ENV_CLAIMS_DIR = "NTKBOOK_PROFILE", "NTKBOOK_FORCE", "NTKBOOK_CLAIMS_DIR"
 _WORKDIR_PREFIX = "ntkbook-run-"  # temporary folders: ntkbook-run-STEM-PID-XXXXXXXX
@@ -134,7 +142,7 @@ def check_values(declared, from_profile: dict[str, Any], overrides: dict[str, An
 # ----------------------------------------------------------------------------- incremental runs
 
 
-def run_fingerprint(
+def run_inputs(
     source: Path,
     parameters: dict[str, Any],
     profile: str,
@@ -142,56 +150,46 @@ def run_fingerprint(
     depends_on: list[str] | None = None,
     *,
     canonical: bool = False,
-) -> str:
-    """Hash of everything an executed notebook depends on.
+    exclude: tuple[Path, ...] = (),
+) -> Inputs:
+    """Everything an executed notebook depends on, part by part (:class:`stamps.Inputs`).
 
     ``depends_on`` lists extra glob patterns (relative to the repository root, ``{profile}``
     replaced by the profile) whose files are hashed too: a notebook declares them in its
     metadata as ``ntkbook: {depends_on: [...]}``; the reproduction report uses it to rerun
-    whenever a chapter saves a new claim record. ``canonical`` is part of the hash: an
-    ad-hoc run that happens to use the profile's values wrote no records, so its output
-    never stands for the canonical run.
+    whenever a chapter saves a new claim record. ``exclude`` leaves out the run's own
+    stamp, which a pattern may match. ``canonical`` is part of the inputs: an ad-hoc run
+    that happens to use the profile's values wrote no records, so its output never stands
+    for the canonical run. Placement parameters (``device``, ``threads``) are not inputs.
     """
-    digest = hashlib.sha256()
-    digest.update(source.read_bytes())
-    for pattern in depends_on or []:
-        for path in sorted(paths.ROOT.glob(pattern.format(profile=profile))):
-            if path.is_file():
-                digest.update(str(path.relative_to(paths.ROOT)).encode())
-                digest.update(path.read_bytes())
-    digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
-    digest.update(profile.encode())
-    digest.update(profile_text.encode())
-    digest.update(package_fingerprint().encode())
-    digest.update(b"canonical" if canonical else b"ad hoc")
-    return digest.hexdigest()
+    return Inputs(
+        source=stamps.sha256_bytes(source.read_bytes()),
+        parameters=json.loads(json.dumps(stamps.without_placement(parameters), default=str)),
+        profile=profile,
+        profile_file=stamps.sha256_bytes(profile_text.encode()),
+        package=package_fingerprint(),
+        depends_on=stamps.depends_on_files(depends_on or [], profile, exclude),
+        canonical=canonical,
+    )
 
 
-def _stamp_path(output: Path) -> Path:
-    return output.with_name(f".{output.stem}.stamp.json")
+def run_fingerprint(*args, **kwargs) -> str:
+    """The hash of :func:`run_inputs`: equal fingerprints mean an up-to-date output."""
+    return run_inputs(*args, **kwargs).fingerprint()
 
 
-def _sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        return None
+_stamp_path = stamps.stamp_path
 
 
 def is_up_to_date(output: Path, fingerprint: str) -> bool:
     """True when ``output`` exists, its stamp carries ``fingerprint``, and every claim record
     the stamped run saved is still there, unchanged."""
-    stamp = _stamp_path(output)
-    if not (output.is_file() and stamp.is_file()) or output.is_symlink() or stamp.is_symlink():
+    if not output.is_file() or output.is_symlink():
         return False
-    try:
-        data = _io.read_json(stamp)
-    except ValueError:
-        return False  # a truncated stamp: run again
-    if not isinstance(data, dict) or data.get("fingerprint") != fingerprint:
+    data = stamps.read_stamp(output)
+    if data is None or data.get("fingerprint") != fingerprint:
         return False
-    records = data.get("records") or {}
-    return all(_sha256(Path(path)) == digest for path, digest in records.items())
+    return not stamps.records_changed(data)
 
 
 def _records_state(folder: Path | None) -> dict[str, tuple[int, int]]:
@@ -203,7 +201,7 @@ def _records_state(folder: Path | None) -> dict[str, tuple[int, int]]:
 def _records_written(folder: Path | None, before: dict[str, tuple[int, int]]) -> dict[str, str]:
     """The records in ``folder`` that appeared or were replaced since ``before``, with their hashes."""
     after = _records_state(folder)
-    return {path: _sha256(Path(path)) for path, state in after.items() if before.get(path) != state}
+    return {path: stamps.sha256_file(Path(path)) for path, state in after.items() if before.get(path) != state}
 
 
 # ----------------------------------------------------------------------------- targets and leftovers
@@ -372,6 +370,91 @@ def _execute(kernel: _Kernel, **papermill_kwargs) -> None:
         raise outcome["error"]
 
 
+@dataclass
+class Plan:
+    """One run, decided before anything executes: what runs, with what, and where it goes."""
+
+    source: Path
+    stem: str
+    notebook: Any  # the jupytext notebook
+    profile: str
+    effective: dict[str, Any]  # every parameter's value in this run
+    passed: dict[str, Any]  # what papermill injects: the values that differ from the declaration
+    placement: dict[str, Any]  # the placement values set for this run (device, threads)
+    output: Path
+    canonical: bool
+    inputs: Inputs
+
+    @property
+    def stamp(self) -> Path:
+        return stamps.stamp_path(self.output)
+
+
+def plan_run(
+    name: str | os.PathLike,
+    *,
+    parameters: dict[str, Any] | None = None,
+    profile: str = "ci",
+    output: str | os.PathLike | None = None,
+    placement: dict[str, Any] | None = None,
+    check_output: bool = True,
+) -> Plan:
+    """Check a run's parameters and output and compute its inputs, without running it.
+
+    ``placement`` sets placement parameters (``device``, ``threads``) in the notebooks that
+    declare them and is ignored by the others; unlike ``parameters`` it keeps a run canonical.
+    Raises :class:`ParameterError` for a bad value or (with ``check_output``) a bad output,
+    and for an ad-hoc run that would replace the committed snapshot.
+    """
+    source = resolve_notebook(name)
+    stem = source.stem
+    nb = read_notebook(source)
+    declared = read_parameters(nb, stem)
+    from_profile, profile_text = profile_overrides(profile, stem)
+    for key in placement or {}:
+        if key not in stamps.PLACEMENT:
+            raise ParameterError(f"The placement of a run may set only {', '.join(stamps.PLACEMENT)}. Got {key!r} instead.")
+    placed = {k: v for k, v in (placement or {}).items() if k in declared and v is not None}
+    overrides = dict(parameters or {})
+    effective = check_values(declared, from_profile, {**placed, **overrides}, stem, profile)
+    injected = set(from_profile) | set(placed) | set(overrides)
+    passed = {k: v for k, v in effective.items() if k in injected}
+    if "profile" in declared and "profile" not in passed:
+        passed["profile"] = effective["profile"] = profile  # chapters print which profile made their figures
+
+    default_out = _absolute(paths.executed_dir(profile) / f"{stem}.ipynb")
+    out = _absolute(output) if output is not None else default_out
+    canonical = not overrides and out == default_out
+    if profile == paths.SNAPSHOT_PROFILE and out == default_out and not canonical:
+        raise ParameterError(
+            f"An ad-hoc run (-p) of notebook {stem!r} cannot replace the committed {profile}-profile snapshot "
+            f"{paths.display_path(out)}; give --output PATH for it, or drop the -p overrides."
+        )
+    if check_output:
+        check_targets(out, stamps.stamp_path(out))
+    depends_on = nb.metadata.get("ntkbook", {}).get("depends_on", [])
+    inputs = run_inputs(source, {**effective, "profile": profile}, profile, profile_text, depends_on,
+                        canonical=canonical, exclude=(stamps.stamp_path(out),))
+    return Plan(source, stem, nb, profile, effective, passed, placed, out, canonical, inputs)
+
+
+def chapter_status(name: str | os.PathLike, profile: str) -> Status:
+    """Whether the canonical run of ``profile`` in its executed folder is current, stale (and
+    why) or missing: the test that decides both a rerun and the page's banner."""
+    plan = plan_run(name, profile=profile, check_output=False)
+    stamp = stamps.read_stamp(plan.output)
+    if not plan.output.is_file() or plan.output.is_symlink():
+        return Status(plan.stem, profile, plan.output, "missing")
+    if stamp is not None and stamp.get("fingerprint") == plan.inputs.fingerprint():
+        changed = stamps.records_changed(stamp)
+        if not changed:
+            return Status(plan.stem, profile, plan.output, "current", [], stamp)
+        return Status(plan.stem, profile, plan.output, "stale",
+                      [f"claim records it saved changed since: {', '.join(changed)}"], stamp)
+    return Status(plan.stem, profile, plan.output, "stale",
+                  stamps.differences(stamp, plan.inputs, stamps.package_parts()), stamp)
+
+
 def run_notebook(
     name: str | os.PathLike,
     *,
@@ -381,6 +464,7 @@ def run_notebook(
     force: bool | None = None,
     progress: bool = True,
     cwd: str | os.PathLike | None = None,
+    placement: dict[str, Any] | None = None,
 ) -> RunResult:
     """Execute one notebook with papermill under a profile and explicit overrides.
 
@@ -394,12 +478,15 @@ def run_notebook(
     profile : {"ci", "full"}
         ``full`` runs the paper-scale defaults; ``ci`` applies ``profiles/ci/NAME.yaml``.
     output : path, optional
-        Where the executed ``.ipynb`` goes; default ``book/chapters/NAME.ipynb``. Any other
-        place makes the run ad hoc.
+        Where the executed ``.ipynb`` goes; default ``book/executed/PROFILE/NAME.ipynb``
+        (for ``full``, the committed snapshot). Any other place makes the run ad hoc.
     force : bool, optional
         Execute even when the stamp says the output is up to date, and have the
         experiment caches recompute (``NTKBOOK_FORCE=1``). Default: what ``NTKBOOK_FORCE``
         says in this process.
+    placement : dict, optional
+        ``{"device": "cuda", "threads": 0}``: where the notebooks that declare these
+        parameters compute. Recorded in the stamp; the run stays canonical.
 
     Raises
     ------
@@ -410,26 +497,11 @@ def run_notebook(
     """
     if force is None:
         force = os.environ.get(ENV_FORCE) == "1"
-    source = resolve_notebook(name)
-    stem = source.stem
-    nb = read_notebook(source)
-    declared = read_parameters(nb, stem)
-    from_profile, profile_text = profile_overrides(profile, stem)
-    effective = check_values(declared, from_profile, dict(parameters or {}), stem, profile)
-    passed = {k: v for k, v in effective.items() if k in from_profile or k in (parameters or {})}
-    if "profile" in declared and "profile" not in passed:
-        passed["profile"] = effective["profile"] = profile  # chapters print which profile made their figures
-
-    default_out = _absolute(paths.EXECUTED_DIR / f"{stem}.ipynb")
-    out = _absolute(output) if output is not None else default_out
-    canonical = not parameters and out == default_out
-    stamp = _stamp_path(out)
-    check_targets(out, stamp)
-    depends_on = nb.metadata.get("ntkbook", {}).get("depends_on", [])
-    fingerprint = run_fingerprint(source, {**effective, "profile": profile}, profile, profile_text, depends_on,
-                                  canonical=canonical)
+    plan = plan_run(name, parameters=parameters, profile=profile, output=output, placement=placement)
+    stem, out, canonical = plan.stem, plan.output, plan.canonical
+    fingerprint = plan.inputs.fingerprint()
     if not force and is_up_to_date(out, fingerprint):
-        return RunResult(stem, out, effective, executed=False, canonical=canonical)
+        return RunResult(stem, out, plan.effective, executed=False, canonical=canonical)
 
     import nbformat
 
@@ -437,10 +509,12 @@ def run_notebook(
     claims_dir = paths.claims_dir(profile) if canonical else None
     env = kernel_environment(profile, force, claims_dir)
     before = _records_state(claims_dir)
+    made_from = stamps.checkout()  # before the run: the commit the sources came from
     workdir = Path(tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{stem}-{os.getpid()}-"))
     try:
         # papermill reads .ipynb: convert the jupytext source to an input notebook, and let
         # it write its progress into the same private folder, never beside the output
+        nb = plan.notebook
         src_ipynb, executed = workdir / f"{stem}.ipynb", workdir / f"{stem}.executed.ipynb"
         nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
         nbformat.write(nb, src_ipynb)
@@ -451,7 +525,7 @@ def run_notebook(
                 kernel,
                 input_path=str(src_ipynb),
                 output_path=str(executed),
-                parameters=passed,
+                parameters=plan.passed,
                 kernel_name="python3",
                 progress_bar=progress,
                 cwd=str(cwd if cwd is not None else paths.ROOT),
@@ -462,18 +536,28 @@ def run_notebook(
                 raise KeyboardInterrupt from None
             raise NotebookFailed(_describe_failure(err, stem)) from err
         seconds = time.perf_counter() - start
-        _io.write_bytes(out, executed.read_bytes())
+        data = stamps.sanitize(nbformat.read(executed, as_version=4), stem, out)
+        body = nbformat.writes(data).encode("utf-8")
+        _io.write_bytes(out, body)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    _io.write_json(stamp, {
+    _io.write_json(plan.stamp, {
+        "version": stamps.STAMP_VERSION,
         "fingerprint": fingerprint,
         "profile": profile,
         "canonical": canonical,
-        "parameters": effective,
+        "parameters": plan.effective,
+        "placement": plan.placement,
+        "inputs": plan.inputs.as_dict(),
+        "package_parts": stamps.package_parts(),
         "seconds": seconds,
-        "records": _records_written(claims_dir, before),
+        "finished": stamps.utc_now(),
+        **made_from,
+        "machine": stamps.machine(),
+        "records": stamps.record_hashes(_records_written(claims_dir, before)),
     }, default=str)
-    return RunResult(stem, out, effective, executed=True, seconds=seconds, canonical=canonical)
+    return RunResult(stem, out, plan.effective, executed=True, seconds=seconds, canonical=canonical,
+                     extra={"oversized": stamps.oversized(data, len(body))})
 
 
 def toc_notebooks(toc_path: str | os.PathLike | None = None) -> list[str]:
