@@ -107,7 +107,7 @@ device = "cpu"  # device: where training happens ("cuda" works too)
 # it. We sweep $\sigma$ over the grid {glue:text}`scale_grid_text` (a factor 2 apart, fixed
 # before any run). For each of the first {glue:text}`n_select_seeds` seeds,
 # {glue:text}`val_pct:.0f` % of the training set (independent random draws) is held out as
-# a validation split (`ntkbook.experiments.ablations.hold_out_validation`, the split the
+# a validation split (`ntkbook.data.hold_out_validation`, the split the
 # B-scale chapter uses too); the ECRN is trained on the rest at
 # every $\sigma$ with the same number of steps and the same relative step, and the scale
 # with the lowest mean validation MSE across those seeds is selected

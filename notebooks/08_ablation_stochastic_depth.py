@@ -46,8 +46,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ntkbook.stats import one_sided_p
 from ntkbook.experiments.ablations import (analytic_formula_gap, expected_ntk_check, mask_draw_trajectories,
-                                           one_sided_p, tuned_test_errors)
+                                           tuned_test_errors)
 from ntkbook.models import ECRN
 from ntkbook.stats import paired_difference, t_interval
 from ntkbook.claims.chapter import check_claim

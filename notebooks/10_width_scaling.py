@@ -46,8 +46,8 @@
 import numpy as np
 import torch
 
-from ntkbook.experiments.ablations import (RATE_REFERENCES, final_kernel_change, one_sided_p,
-                                           rate_against_references, width_kernel_change)
+from ntkbook.stats import one_sided_p
+from ntkbook.experiments.ablations import (RATE_REFERENCES, final_kernel_change, rate_against_references, width_kernel_change)
 from ntkbook.stats import paired_difference, slope_interval
 from ntkbook.claims.chapter import check_claim
 from ntkbook.data import load_dataset

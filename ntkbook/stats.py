@@ -37,7 +37,7 @@ import numpy as np
 from ntkbook._validation import check_float, check_option, fail
 
 __all__ = ["Interval", "t_interval", "loglog_slope", "slope_interval", "paired_difference", "PairedDifference",
-           "corrected_resampled_t", "paired_bootstrap", "mcnemar", "holm", "NONFINITE_POLICIES"]
+           "corrected_resampled_t", "paired_bootstrap", "mcnemar", "holm", "one_sided_p", "NONFINITE_POLICIES"]
 
 NONFINITE_POLICIES = ("void", "drop", "raise")
 
@@ -320,3 +320,16 @@ def holm(p_values) -> np.ndarray:
         out[idx] = running
     return out
 
+
+def one_sided_p(result, expect: str) -> float:
+    """The one-sided p-value of a t-test given by a :class:`ntkbook.stats.PairedDifference`,
+    for the alternative that the mean difference is below 0 (``expect="negative"``) or above
+    it (``"positive"``): half the two-sided p-value when the t statistic lies on that side,
+    one minus that half otherwise; NaN when there is no test.
+    """
+    check_option(expect, "expect", "one_sided_p", ("negative", "positive"))
+    t, p = float(result.t_statistic), float(result.p_value)
+    if not (math.isfinite(t) and math.isfinite(p)):
+        return math.nan
+    on_side = t < 0 if expect == "negative" else t > 0
+    return p / 2 if on_side else 1.0 - p / 2

@@ -8,21 +8,20 @@ import pytest
 import torch
 
 from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, sign_rule, threshold_rule
+from ntkbook.stats import one_sided_p
 from ntkbook.experiments.ablations import (
     analytic_formula_gap,
     eval_mode_ntk,
     exact_expected_ntk,
     expected_ntk_check,
     formula_gap,
-    hold_out_validation,
     kernel_gap,
     mask_draw_trajectories,
-    one_sided_p,
     roundoff_tolerance,
     tuned_test_errors,
     weighted_ntk,
 )
-from ntkbook.data import load_dataset
+from ntkbook.data import hold_out_validation, load_dataset
 from ntkbook.models import ECRN
 from ntkbook.ntk import empirical_ntk, expected_ntk
 from ntkbook.stats import paired_difference

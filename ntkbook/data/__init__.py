@@ -73,6 +73,7 @@ from ntkbook.data.files import (DIGEST_SUFFIX, ChecksumError, CorruptFileError, 
                                 data_dir, download)
 from ntkbook.data.registry import DATASETS, load_dataset
 from ntkbook.data.restricted_pickle import RestrictedUnpickler, restricted_load
+from ntkbook.data.splits import hold_out_validation
 from ntkbook.data.synthetic import frequency_errors
 
 __all__ = [
@@ -102,6 +103,7 @@ __all__ = [
     "data_dir",
     "download",
     "frequency_errors",
+    "hold_out_validation",
     "load_dataset",
     "make_dataset",
     "restricted_load",

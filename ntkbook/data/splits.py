@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ntkbook._validation import check_float
+from ntkbook._validation import check_float, check_int, fail
 from ntkbook.data.dataset import DataError, Dataset, _labels, _tensor
 
 __all__: list[str] = []
@@ -114,3 +114,21 @@ def _split_tabular(name, x, y, *, task, n_train, n_test, seed, test_fraction, st
     return Dataset(_tensor(x_tr, device, dtype), _tensor(y_tr, device, dtype),
                    _tensor(x_te, device, dtype), _tensor(y_te, device, dtype), task, None,
                    list(feature_names), source, name, notes, extras)
+
+
+def hold_out_validation(data, n_val: int):
+    """The :class:`ntkbook.data.Dataset` that training sees when the last ``n_val`` training
+    points are held out for validation: the other training points as its train split, the
+    held-out ones as its test split (so :func:`ntkbook.train.train` reports the validation
+    error as "test"). The test set of ``data`` is not in it. For the sinusoid task the
+    training inputs are independent draws, so the last ``n_val`` are a random subset.
+    """
+    owner = "hold_out_validation"
+    if not isinstance(data, Dataset):
+        fail("data", owner, "an ntkbook.data.Dataset", type(data).__name__)
+    n = len(data.x_train)
+    n_val = check_int(n_val, "n_val", owner, low=1, high=max(1, n - 2))
+    return Dataset(data.x_train[:-n_val], data.y_train[:-n_val], data.x_train[-n_val:], data.y_train[-n_val:],
+                   data.task, data.n_classes, list(data.feature_names),
+                   f"{data.source}; the last {n_val} of its {n} training points held out for validation",
+                   data.name)

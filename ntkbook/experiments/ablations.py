@@ -82,7 +82,8 @@ import torch
 
 from ntkbook._validation import check_float, check_floats, check_int, check_ints, check_seeds, fail
 from ntkbook.ntk import ExpectedNTK, empirical_ntk, expected_ntk
-from ntkbook.stats import paired_difference
+from ntkbook.data import hold_out_validation
+from ntkbook.stats import one_sided_p, paired_difference
 
 __all__ = [
     "weighted_ntk",
@@ -95,9 +96,7 @@ __all__ = [
     "kernel_gap",
     "expected_ntk_check",
     "mask_draw_trajectories",
-    "hold_out_validation",
     "tuned_test_errors",
-    "one_sided_p",
     "bscale_point",
     "effective_rank",
     "width_kernel_change",
@@ -426,26 +425,6 @@ def mask_draw_trajectories(data, *, drop_probs, mask_seeds, init_seed=0, width=1
 
 
 # ----------------------------------------------------------------------------- tuned comparison
-def hold_out_validation(data, n_val: int):
-    """The :class:`ntkbook.data.Dataset` that training sees when the last ``n_val`` training
-    points are held out for validation: the other training points as its train split, the
-    held-out ones as its test split (so :func:`ntkbook.train.train` reports the validation
-    error as "test"). The test set of ``data`` is not in it. For the sinusoid task the
-    training inputs are independent draws, so the last ``n_val`` are a random subset.
-    """
-    from ntkbook.data import Dataset
-
-    owner = "hold_out_validation"
-    if not isinstance(data, Dataset):
-        fail("data", owner, "an ntkbook.data.Dataset", type(data).__name__)
-    n = len(data.x_train)
-    n_val = check_int(n_val, "n_val", owner, low=1, high=max(1, n - 2))
-    return Dataset(data.x_train[:-n_val], data.y_train[:-n_val], data.x_train[-n_val:], data.y_train[-n_val:],
-                   data.task, data.n_classes, list(data.feature_names),
-                   f"{data.source}; the last {n_val} of its {n} training points held out for validation",
-                   data.name)
-
-
 class _BestOnValidation:
     """A :func:`ntkbook.train.train` callback that keeps a copy of the parameters at the epoch
     of lowest MSE on the training Dataset's test split (the validation points); epoch 0,
@@ -535,21 +514,6 @@ def tuned_test_errors(drop_probs, seeds, *, lrs=(1.0, 2.0, 4.0), n_train=64, n_v
             else:
                 own[0]["selected"] = True  # nothing to select: the (p, seed) keeps a NaN row
     return pd.DataFrame(rows)
-
-
-def one_sided_p(result, expect: str) -> float:
-    """The one-sided p-value of a t-test given by a :class:`ntkbook.stats.PairedDifference`,
-    for the alternative that the mean difference is below 0 (``expect="negative"``) or above
-    it (``"positive"``): half the two-sided p-value when the t statistic lies on that side,
-    one minus that half otherwise; NaN when there is no test.
-    """
-    if expect not in ("negative", "positive"):
-        fail("expect", "one_sided_p", "'negative' or 'positive'", expect)
-    t, p = float(result.t_statistic), float(result.p_value)
-    if not (math.isfinite(t) and math.isfinite(p)):
-        return math.nan
-    on_side = t < 0 if expect == "negative" else t > 0
-    return p / 2 if on_side else 1.0 - p / 2
 
 
 # ----------------------------------------------------------------------------- B-scale

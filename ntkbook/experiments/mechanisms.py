@@ -30,7 +30,7 @@ explain and plot. Three groups:
   down to alpha -> 0 only if k >= 2: the one-sided statement chapter 6 tests.
 * **Spectral bias** (chapter 7): :func:`fourier_scale_selection` chooses the embedding's
   scale sigma on a validation split carved from the training data
-  (:func:`ntkbook.experiments.ablations.hold_out_validation`, :func:`selected_scale`), never
+  (:func:`ntkbook.data.hold_out_validation`, :func:`selected_scale`), never
   on the test set; then
   :func:`fourier_ablation` trains the ECRN with and without its Fourier embedding on the
   sinusoid task and records the error of each frequency component over training
@@ -530,7 +530,7 @@ def fourier_scale_selection(
 
     For each seed s the task is ``load_dataset("sinusoids", seed=s, **data_kwargs)``; the
     last ``round(val_fraction * n)`` of its n training points are held out as a validation
-    split (:func:`ntkbook.experiments.ablations.hold_out_validation`; the task's training
+    split (:func:`ntkbook.data.hold_out_validation`; the task's training
     inputs are independent draws, so they are a random subset) and its test split is never
     used. On the fit part the ECRN ``on`` (keyword arguments without
     ``fourier_scale``) is trained at every sigma, and the ECRN ``off`` (the baseline, e.g.
@@ -544,7 +544,7 @@ def fourier_scale_selection(
     diverged is NaN, so :func:`selected_scale` can never pick a scale at which a seed diverged.
     Cost: (len(scales) + 1) * len(seeds) training runs on the fit part.
     """
-    from ntkbook.experiments.ablations import hold_out_validation  # the book's one validation split
+    from ntkbook.data import hold_out_validation  # the book's one validation split
 
     owner = "fourier_scale_selection"
     scales = check_floats(scales, "scales", owner, 0.0, low_open=True)
