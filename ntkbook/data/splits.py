@@ -21,7 +21,7 @@ import numpy as np
 from ntkbook._validation import check_float, check_int, fail
 from ntkbook.data.dataset import DataError, Dataset, _labels, _tensor
 
-__all__: list[str] = []
+__all__ = ["hold_out_validation"]
 
 
 def _resolve_sizes(name: str, n_total: int, n_train, n_test, test_fraction: float):
