@@ -280,7 +280,10 @@ def _start(root: Path, tmpdir: Path, *args: str) -> tuple[subprocess.Popen, Path
     env.update(NTKBOOK_ROOT=str(root), NTKBOOK_RESULTS_DIR=str(root / "results"), TMPDIR=str(tmpdir),
                TOY_STARTED=str(marker))
     cmd = [str(Path(sys.executable).with_name("ntkbook")), "run", "toy", "-p", "seconds", "60", *args]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a job started in the background by a non-interactive shell (as CI may start the suite)
+    # inherits SIGINT ignored, and Python keeps it ignored: give the run the default a user has
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None, proc.communicate()
