@@ -80,3 +80,25 @@ def test_analytic_kernels_on_cuda_match_cpu():
     for a, b in zip(gpu, cpu):
         assert a.device.type == "cuda"
         torch.testing.assert_close(a.cpu(), b, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["transformer_encoder", "conv_zoo", "tied_embedding", "custom_dense"])
+def test_operation_level_rules_on_cuda_match_cpu(name):
+    from test_ntk_zoo import ZOO, build
+
+    ctor, shape = ZOO[name]
+    model, x1, x2 = build(ctor, shape, torch.float64, d_out=2)
+    cpu = empirical_ntk(model, x1, x2, method="structured", outputs="full")
+    stats = {}
+    gpu = empirical_ntk(model.to(CUDA), x1.to(CUDA), x2.to(CUDA), method="structured", outputs="full", stats=stats)
+    assert stats["fallback_params"] == []
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-9, atol=1e-12)
+
+
+def test_architecture_benchmark_runs_on_cuda():
+    from ntkbook.experiments.ntk_speed import ntk_benchmark
+
+    df = ntk_benchmark("ci", sizes=(8,), models=("mlp",), methods=("jacobian",), large=False, device="cuda",
+                       architectures=("mlp_custom", "cnn"))
+    arch = df[df["task"] == "arch"]
+    assert len(arch) == 6 and (arch["seconds"] > 0).all()

@@ -222,22 +222,46 @@ def test_small_max_memory_forces_blocks_and_gives_the_same_answer():
     assert rel_err(theta, empirical_ntk(model, x1, method="jacobian")) < 1e-12
 
 
-def test_structured_rule_covers_linear_and_conv_and_falls_back_for_the_rest():
-    model, x1, _ = make("fourier_resnet", torch.float64)
+class Reparametrized(nn.Module):
+    """A weight computed from two parameters through a sigmoid: no rule for either."""
+
+    def __init__(self, d_in=3, d_out=1):
+        super().__init__()
+        self.A = nn.Parameter(torch.randn(6, d_in))
+        self.s = nn.Parameter(torch.zeros(6))
+        self.out = nn.Linear(6, d_out)
+
+    def forward(self, x):
+        return self.out(torch.tanh(x @ (self.A * torch.sigmoid(self.s)[:, None]).T))
+
+
+def test_structured_rule_covers_linear_conv_and_a_free_parameter_in_a_matmul():
     stats = {}
-    empirical_ntk(model, x1, method="structured", stats=stats)
-    assert stats["fallback_params"] == ["B"]
-    model, x1, _ = make("cnn", torch.float64)
-    empirical_ntk(model, x1, method="structured", stats=stats)
+    for name in ("fourier_resnet", "cnn"):
+        model, x1, _ = make(name, torch.float64)
+        empirical_ntk(model, x1, method="structured", stats=stats)
+        assert stats["fallback_params"] == [] and stats["fallback_reasons"] == {}
+
+
+def test_parameters_without_a_rule_fall_back_with_the_reason_and_the_kernel_stays_exact():
+    torch.manual_seed(0)
+    model = Reparametrized().double()
+    x1, x2 = torch.randn(5, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    stats = {}
+    theta = empirical_ntk(model, x1, x2, method="structured", stats=stats)
+    assert stats["fallback_params"] == ["A", "s"]
+    assert "torch.sigmoid" in stats["fallback_reasons"]["s"]
+    assert rel_err(theta, brute_force_ntk(model, x1, x2)) < 1e-10
+
+
+def test_a_weight_also_used_transposed_keeps_its_rule_with_the_cross_terms():
+    model, x1, x2 = make("tied", torch.float64, d_out=2)
+    stats = {}
+    theta = empirical_ntk(model, x1, x2, method="structured", outputs="full", stats=stats)
     assert stats["fallback_params"] == []
-
-
-def test_structured_rule_rejects_a_weight_that_is_also_used_elsewhere():
-    model, x1, _ = make("tied", torch.float64)
-    stats = {}
-    empirical_ntk(model, x1, method="structured", stats=stats)
-    assert "enc.weight" in stats["fallback_params"]
-    assert "mid.weight" not in stats["fallback_params"]  # used twice by its own module: still a rule
+    group = next(r for r in stats["rules"] if "enc.weight" in r["params"])
+    assert group["uses"] == ["F.linear", "F.linear"]  # enc(x) and F.linear(h, enc.weight.t())
+    assert rel_err(theta, brute_force_ntk(model, x1, x2, full=True)) < 1e-10
 
 
 def test_auto_picks_structured_for_a_wide_mlp():

@@ -1,6 +1,12 @@
 """How fast is ``ntkbook.ntk``? The benchmark behind the appendix "Computing NTKs fast".
 
-``ntk_benchmark(profile)`` times every NTK method of :mod:`ntkbook.ntk` on two networks, a
+``ntk_benchmark(profile)`` has two parts. The *architecture comparison* times ``auto`` against the
+plain torch.func Jacobian contraction of the PyTorch NTK tutorial (:func:`torchfunc_ntk`) on the
+networks of :data:`ARCHITECTURES`: MLPs written with ``nn.Linear`` and with custom dense modules, a
+CNN written with ``F.conv2d`` on free parameters, two Transformer encoders and a weight-normalized
+MLP that has no structured rule at all; each row also says where ``auto``'s time went (probe,
+recording, Jacobians, Gram products, per-sample contraction). The *method comparison* times
+every NTK method of :mod:`ntkbook.ntk` on two networks, a
 3-hidden-layer width-512 ReLU MLP and the book's ECRN (width 256, depth 8), both with 16
 inputs, one output and NTK parameterization, and returns one row per measurement: seconds
 (the best of up to 3 runs after a warm-up on 8 samples), peak memory, speed-up over the
@@ -47,27 +53,48 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ntkbook._validation import check_bool, check_float, check_ints, check_option, check_seed, fail
+from ntkbook._validation import check_bool, check_float, check_int, check_ints, check_option, check_seed, fail
 
-__all__ = ["matmul_rate", "bench_model", "ntk_benchmark", "benchmark_targets", "PROFILES", "METHODS", "COLUMNS"]
+__all__ = ["matmul_rate", "bench_model", "bench_architecture", "torchfunc_ntk", "ntk_benchmark", "benchmark_targets",
+           "PROFILES", "METHODS", "ARCHITECTURES", "COLUMNS"]
 
 #: What each profile measures. ``sizes``: N of the method comparison; ``time_limit``: a method
 #: whose time, extrapolated as N^2 from the previous size, exceeds this many seconds is skipped
 #: (and the table says so); the ``*_n`` entries are the sizes of the large-N tasks; ``rate_per_row``:
 #: measure the matmul rate again right before each Gram-product row (the machine may be shared).
 PROFILES = {
-    "ci": dict(sizes=(64, 128), time_limit=5.0, ntk_n=1000, eig_n=800, free_n=1000, isolate=False, rate_per_row=False),
+    "ci": dict(sizes=(64, 128), time_limit=5.0, ntk_n=1000, eig_n=800, free_n=1000, isolate=False, rate_per_row=False,
+               arch_n=64),
     "full": dict(sizes=(256, 1024, 4096), time_limit=600.0, ntk_n=10_000, eig_n=10_000, free_n=50_000, isolate=True,
-                 rate_per_row=True),
+                 rate_per_row=True, arch_n=None),
 }
+#: The architecture comparison: name -> (N of the "full" profile, the speed-up of ``auto`` over
+#: :func:`torchfunc_ntk` the package was built to reach at that N, what the network is). The "ci"
+#: profile runs every one at N = 64 (``arch_n``). See :func:`bench_architecture`.
+ARCHITECTURES = {
+    "mlp_custom": (1024, 50.0, "3x512 ReLU MLP of custom dense modules, c * x @ w.T + 0.1 * b"),
+    "mlp_linear": (1024, 65.0, "the same MLP with nn.Linear"),
+    "cnn": (256, 1.5, "conv 3->64, conv 64->64 stride 2, dense -> 10 (F.conv2d on free parameters), 10 outputs"),
+    "transformer": (256, 2.0, "2-layer pre-norm Transformer encoder, d_model 256, 4 heads, 8 tokens"),
+    "transformer16": (256, 1.0, "2-layer encoder, d_model 128, 16 tokens: Gram products cost more there"),
+    "norule": (512, 1.0, "3x256 weight-normalized MLP: no rule, the Jacobian fallback"),
+}
+#: The methods of the architecture comparison: the reference first.
+ARCH_METHODS = ("torch.func", "jacobian", "auto")
+#: Where ``auto``'s time goes, from the ``stats`` of :func:`ntkbook.ntk.empirical_ntk`: column -> stats key.
+#: The clocks of a measurement: "wall" (time.perf_counter), or "cpu" (time.process_time, with one
+#: thread: the time a measurement would take on an idle core, for a machine shared with other work).
+CLOCKS = ("wall", "cpu")
+TIME_SPLIT = {"probe_s": "probe_seconds", "capture_s": "capture_seconds", "jacobian_s": "jacobian_seconds",
+              "gram_s": "gram_seconds", "persample_s": "persample_seconds"}
 METHODS = ("jacobian", "ntvp", "structured", "auto")
 MODELS = ("mlp", "ecrn")
 #: An NTK is timed as the best of REPEATS runs after a warm-up on 8 samples; a run longer than
 #: REPEAT_BELOW seconds is not repeated.
 REPEATS, REPEAT_BELOW = 3, 5.0
 #: The columns of the benchmark table, in order.
-COLUMNS = ("model", "task", "N", "method", "seconds", "peak_MB", "speedup_vs_jacobian", "gram_GFLOPs",
-           "matmul_GFLOPs", "gram_pct_of_matmul", "note")
+COLUMNS = ("model", "task", "N", "method", "seconds", "peak_MB", "speedup_vs_jacobian", "speedup_vs_torchfunc",
+           "gram_GFLOPs", "matmul_GFLOPs", "gram_pct_of_matmul", *TIME_SPLIT, "note")
 
 
 # ----------------------------------------------------------------------------- measurement helpers
@@ -87,6 +114,11 @@ def matmul_rate(n: int = 2048, *, dtype=torch.float32, device="cpu", repeats: in
         _sync(device)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
+
+
+def _clock(spec):
+    """The clock of a measurement: wall time, or (``clock="cpu"``) the CPU time of this process."""
+    return time.process_time if spec.get("clock") == "cpu" else time.perf_counter
 
 
 def _sync(device):
@@ -147,6 +179,150 @@ def _inputs(n, seed, device):
     return torch.randn(n, 16, generator=g).to(device)  # (n, 16)
 
 
+# ----------------------------------------------------------------------------- the architectures
+
+
+class _CustomDense(nn.Module):
+    """y = c x W^T + 0.1 b with c = 1 / sqrt(d_in): a dense layer as people write their own (issue 15)."""
+
+    def __init__(self, d_in, d_out, generator):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(d_out, d_in, generator=generator))
+        self.b = nn.Parameter(torch.randn(d_out, generator=generator))
+        self.c = 1.0 / math.sqrt(d_in)
+
+    def forward(self, x):
+        return self.c * x @ self.w.T + 0.1 * self.b
+
+
+class _WeightNormDense(nn.Module):
+    """y = x (g v / ||v||)^T, weight normalization (Salimans and Kingma 2016): the weight is computed from two
+    parameters through a norm, which no structured rule covers."""
+
+    def __init__(self, d_in, d_out, generator):
+        super().__init__()
+        self.v = nn.Parameter(torch.randn(d_out, d_in, generator=generator))
+        self.g = nn.Parameter(torch.ones(d_out) * math.sqrt(2.0))
+
+    def forward(self, x):
+        return nn.functional.linear(x, self.g[:, None] * self.v / self.v.norm(dim=1, keepdim=True))
+
+
+def _mlp(layer, widths, generator):
+    """ReLU between the layers ``layer(d_in, d_out, generator)`` of the given widths."""
+    mods = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        mods += [layer(a, b, generator), nn.ReLU()]
+    return nn.Sequential(*mods[:-1])
+
+
+class _ConvNet(nn.Module):
+    """conv 3->64 (3x3, padding 1), conv 64->64 (3x3, stride 2, padding 1), dense -> 10 with ReLUs, on 16x16x3
+    inputs, written with F.conv2d and F.linear on free parameters (He-normal weights)."""
+
+    def __init__(self, generator):
+        super().__init__()
+        g = generator
+        self.w1 = nn.Parameter(torch.randn(64, 3, 3, 3, generator=g) * math.sqrt(2 / 27))
+        self.b1 = nn.Parameter(torch.zeros(64))
+        self.w2 = nn.Parameter(torch.randn(64, 64, 3, 3, generator=g) * math.sqrt(2 / 576))
+        self.b2 = nn.Parameter(torch.zeros(64))
+        self.w3 = nn.Parameter(torch.randn(10, 64 * 8 * 8, generator=g) / 64)
+        self.b3 = nn.Parameter(torch.zeros(10))
+
+    def forward(self, x):  # (n, 3, 16, 16)
+        F = nn.functional
+        h = F.relu(F.conv2d(x, self.w1, self.b1, padding=1))  # (n, 64, 16, 16)
+        h = F.relu(F.conv2d(h, self.w2, self.b2, stride=2, padding=1))  # (n, 64, 8, 8)
+        return F.linear(h.flatten(1), self.w3, self.b3)  # (n, 10)
+
+
+class _Block(nn.Module):
+    """A pre-norm Transformer block in the style of nanoGPT: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, d, heads, d_ff):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, d_ff), nn.Linear(d_ff, d)
+        self.heads = heads
+
+    def forward(self, x):  # (b, T, d)
+        b, T, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q, k, v = (t.view(b, T, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v))  # (b, nh, T, hs)
+        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // self.heads), dim=-1)  # (b, nh, T, T)
+        x = x + self.proj((att @ v).transpose(1, 2).reshape(b, T, d))
+        return x + self.out(nn.functional.gelu(self.fc(self.ln2(x))))
+
+
+class _Encoder(nn.Module):
+    """Linear embedding of 16 features per token, pre-norm blocks, a final LayerNorm, mean over tokens, one output."""
+
+    def __init__(self, d, heads, depth):
+        super().__init__()
+        self.embed = nn.Linear(16, d)
+        self.blocks = nn.ModuleList(_Block(d, heads, 4 * d) for _ in range(depth))
+        self.ln = nn.LayerNorm(d)
+        self.head = nn.Linear(d, 1)
+
+    def forward(self, x):  # (b, T, 16)
+        h = self.embed(x)
+        for blk in self.blocks:
+            h = blk(h)
+        return self.head(self.ln(h).mean(1))  # (b, 1)
+
+
+def bench_architecture(name: str, seed: int = 0):
+    """A network of :data:`ARCHITECTURES` and the shape of one input: (model in eval mode, per-sample shape)."""
+    check_option(name, "name", "bench_architecture", ARCHITECTURES)
+    seed = check_seed(seed, "seed", "bench_architecture")
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():  # nn.Linear and nn.LayerNorm draw from the global generator
+        torch.manual_seed(seed)
+        if name == "mlp_custom":
+            model, shape = _mlp(_CustomDense, [16, 512, 512, 512, 1], g), (16,)
+        elif name == "mlp_linear":
+            model, shape = _mlp(lambda a, b, g: nn.Linear(a, b), [16, 512, 512, 512, 1], g), (16,)
+        elif name == "cnn":
+            model, shape = _ConvNet(g), (3, 16, 16)
+        elif name == "transformer":
+            model, shape = _Encoder(256, 4, 2), (8, 16)
+        elif name == "transformer16":
+            model, shape = _Encoder(128, 4, 2), (16, 16)
+        else:
+            model, shape = _mlp(_WeightNormDense, [16, 256, 256, 256, 1], g), (16,)
+    return model.eval(), shape
+
+
+def torchfunc_ntk(model, x1, x2=None, *, block=256):
+    """The NTK by plain torch.func, as in the PyTorch NTK tutorial ("Jacobian contraction"), traced over outputs.
+
+    Per-sample Jacobians of x1 and of x2 with ``vmap(jacrev)``, flattened per parameter and contracted
+    with ``einsum('Naf,Maf->NM')`` parameter by parameter. The only change from the tutorial: x1 is
+    taken ``block`` rows at a time, so that memory stays bounded; nothing else is saved (x2 = x1 gets
+    its Jacobians twice and the whole N x N contraction, as the tutorial's code does).
+    """
+    from torch.func import functional_call, jacrev, vmap
+
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def fnet_single(p, x):  # one sample -> (O,)
+        return functional_call(model, p, (x.unsqueeze(0),)).reshape(-1)
+
+    def jac(x):
+        return [j.flatten(2) for j in vmap(jacrev(fnet_single), (None, 0))(params, x).values()]  # (n, O, P_k)
+
+    x2 = x1 if x2 is None else x2
+    j2 = jac(x2)
+    rows = []
+    for s in range(0, x1.shape[0], block):
+        j1 = jac(x1[s:s + block])
+        rows.append(torch.stack([torch.einsum("Naf,Maf->NM", a, b) for a, b in zip(j1, j2)]).sum(0))
+        del j1
+    return torch.cat(rows)
+
+
 # ----------------------------------------------------------------------------- one measurement
 
 
@@ -157,23 +333,31 @@ def _time_ntk(model, x, spec, device) -> dict:
     out: dict = {}
     if spec["method"] in ("structured", "auto") and spec.get("rate_per_row", True):  # the rate now
         out["matmul_GFLOPs"] = matmul_rate(device=device)
+    dt, stats = _best_of(spec, device, lambda stats: empirical_ntk(model, x, method=spec["method"], stats=stats,
+                                                                   out_device="cpu"))  # (n, n)
+    out.update(method_used=stats["method"], gram_flops=stats["gram_flops"], gram_seconds=stats["gram_seconds"],
+               block_size=stats["block_size"], seconds=dt)
+    return out
+
+
+def _best_of(spec, device, compute) -> tuple[float, dict]:
+    """The shortest of up to REPEATS runs of ``compute(stats)`` (stopping once one takes over
+    REPEAT_BELOW seconds), on the clock ``spec`` asks for, with the ``stats`` of that run."""
+    clock = _clock(spec)
     best = None
     for _ in range(REPEATS):
         stats: dict = {}
         _sync(device)
-        t0 = time.perf_counter()
-        theta = empirical_ntk(model, x, method=spec["method"], stats=stats, out_device="cpu")  # (n, n)
+        t0 = clock()
+        result = compute(stats)
         _sync(device)
-        dt = time.perf_counter() - t0
-        del theta
+        dt = clock() - t0
+        del result
         if best is None or dt < best[0]:
             best = (dt, stats)
         if dt > REPEAT_BELOW:
             break
-    dt, stats = best
-    out.update(method_used=stats["method"], gram_flops=stats["gram_flops"], gram_seconds=stats["gram_seconds"],
-               block_size=stats["block_size"], seconds=dt)
-    return out
+    return best
 
 
 def _eig_formed(model, x, spec, device) -> dict:
@@ -202,8 +386,25 @@ def _eig_free(model, x, spec, device) -> dict:
     return dict(top1=float(top[0]), top10=float(top[-1]))
 
 
+def _time_arch(model, x, spec, device) -> dict:
+    """One row of the architecture comparison: the best of REPEATS runs of torch.func or of an ntkbook method."""
+    from ntkbook.ntk import empirical_ntk
+
+    if spec["method"] == "torch.func":
+        dt, stats = _best_of(spec, device, lambda stats: torchfunc_ntk(model, x))
+    else:
+        dt, stats = _best_of(spec, device, lambda stats: empirical_ntk(model, x, method=spec["method"], stats=stats,
+                                                                       out_device="cpu"))  # (n, n)
+    out = dict(seconds=dt, method_used=stats.get("method", spec["method"]), gram_flops=stats.get("gram_flops", 0),
+               gram_seconds=stats.get("gram_seconds", 0.0), fallback=len(stats.get("fallback_params", [])),
+               groups=len(stats.get("rules", [])),
+               strategies=sorted({r["strategy"] for r in stats.get("rules", [])}))
+    out.update({col: stats.get(key, np.nan) for col, key in TIME_SPLIT.items()})
+    return out
+
+
 #: The tasks one measurement can run: task name -> function(model, x, spec, device) -> dict.
-_TASKS = {"ntk": _time_ntk, "eig_formed": _eig_formed, "eig_free": _eig_free}
+_TASKS = {"ntk": _time_ntk, "eig_formed": _eig_formed, "eig_free": _eig_free, "arch": _time_arch}
 
 
 def _run_case(spec: dict) -> dict:
@@ -212,10 +413,21 @@ def _run_case(spec: dict) -> dict:
 
     task = check_option(spec["task"], "task", "_run_case", _TASKS)
     device = torch.device(spec.get("device", "cpu"))
-    model = bench_model(spec["model"], spec.get("seed", 0)).to(device)
-    x = _inputs(spec["n"], spec.get("seed", 0), device)  # (n, 16)
-    if task == "ntk":  # warm-up on 8 samples: thread pools and first-call set-up stay out of the timing
+    seed = spec.get("seed", 0)
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    if task == "arch":
+        model, shape = bench_architecture(spec["model"], seed)
+        model = model.to(device)
+        g = torch.Generator().manual_seed(seed + 1)
+        x = torch.randn(spec["n"], *shape, generator=g).to(device)  # (n, *shape)
+    else:
+        model = bench_model(spec["model"], seed).to(device)
+        x = _inputs(spec["n"], seed, device)  # (n, 16)
+    if task == "ntk" or (task == "arch" and spec["method"] != "torch.func"):  # warm-up: set-up stays out of the timing
         empirical_ntk(model, x[:8], method=spec["method"])
+    elif task == "arch":
+        torchfunc_ntk(model, x[:8])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with _PeakRSS() as mem:
@@ -267,16 +479,21 @@ class _Plan:
     device: str
     seed: int
     rate_per_row: bool  # measure the matmul rate again before each Gram-product row
+    architectures: tuple[str, ...]  # the networks of the architecture comparison
+    arch_n: int | None  # N of every architecture row; None: each at the N of ARCHITECTURES
+    threads: int | None  # torch threads of every measurement; None: torch's default
+    clock: str  # "wall" or "cpu" (CPU seconds of the measuring process)
     ntk_n: int  # N of the large NTK
     eig_n: int  # N of the formed NTK whose eigenvalues are computed
     free_n: int  # N of the matrix-free eigenvalues
 
     def spec(self, **kw) -> dict:
         """The spec of one measurement (see :func:`_run_case`)."""
-        return dict(seed=self.seed, device=self.device, **kw)
+        return dict(seed=self.seed, device=self.device, threads=self.threads, clock=self.clock, **kw)
 
 
-def _plan(profile, sizes, models, methods, large, isolate, time_limit, device, seed) -> _Plan:
+def _plan(profile, sizes, models, methods, large, isolate, time_limit, device, seed, architectures, threads,
+          clock) -> _Plan:
     """Check the arguments of :func:`ntk_benchmark` and fill in the profile's defaults."""
     owner = "ntk_benchmark"
     prof = PROFILES[check_option(profile, "profile", owner, PROFILES)]
@@ -286,6 +503,8 @@ def _plan(profile, sizes, models, methods, large, isolate, time_limit, device, s
         fail("models", owner, allowed, models)
     if isinstance(methods, str) or not methods or any(m not in METHODS for m in methods):
         fail("methods", owner, f"a non-empty sequence drawn from {list(METHODS)}", methods)
+    if isinstance(architectures, str) or any(a not in ARCHITECTURES for a in architectures):
+        fail("architectures", owner, f"a sequence drawn from {list(ARCHITECTURES)}", architectures)
     isolate = prof["isolate"] if isolate is None else check_bool(isolate, "isolate", owner)
     time_limit = prof["time_limit"] if time_limit is None else check_float(time_limit, "time_limit", owner, 0.0,
                                                                              low_open=True)
@@ -293,7 +512,18 @@ def _plan(profile, sizes, models, methods, large, isolate, time_limit, device, s
                  methods=("jacobian",) + tuple(m for m in dict.fromkeys(methods) if m != "jacobian"),
                  large=check_bool(large, "large", owner), isolate=isolate, time_limit=time_limit,
                  device=str(device), seed=check_seed(seed, "seed", owner), rate_per_row=prof["rate_per_row"],
+                 architectures=tuple(dict.fromkeys(architectures)), arch_n=prof["arch_n"],
+                 threads=None if threads is None else check_int(threads, "threads", owner, low=1),
+                 clock=_check_clock(clock, threads, device, owner),
                  ntk_n=prof["ntk_n"], eig_n=prof["eig_n"], free_n=prof["free_n"])
+
+
+def _check_clock(clock, threads, device, owner):
+    check_option(clock, "clock", owner, CLOCKS)
+    if clock == "cpu" and (threads != 1 or torch.device(device).type != "cpu"):
+        fail("clock", owner, "'wall', or 'cpu' with threads=1 on device 'cpu' (the CPU time of one thread is then "
+                             "the wall time it would take on an idle core)", clock)
+    return clock
 
 
 class _Table:
@@ -305,11 +535,12 @@ class _Table:
 
     def add(self, **kw) -> None:
         row = dict(model="", task="ntk", N=0, method="", seconds=np.nan, peak_MB=np.nan, speedup_vs_jacobian=np.nan,
-                   gram_GFLOPs=np.nan, matmul_GFLOPs=self.rate, gram_pct_of_matmul=np.nan, note="")
+                   speedup_vs_torchfunc=np.nan, gram_GFLOPs=np.nan, matmul_GFLOPs=self.rate, gram_pct_of_matmul=np.nan,
+                   **dict.fromkeys(TIME_SPLIT, np.nan), note="")
         row.update(kw)
         self.rows.append(row)
         if self.verbose:
-            print(f"{row['model']:5s} {row['task']:10s} N={row['N']:6d} {row['method']:10s} "
+            print(f"{row['model']:13s} {row['task']:10s} N={row['N']:6d} {row['method']:10s} "
                   f"{row['seconds']:9.3f}s {row['peak_MB']:9.1f}MB  {row['note']}", flush=True)
 
 
@@ -372,6 +603,30 @@ def _method_rows(plan: _Plan, name: str, table: _Table) -> None:
                       note=f"auto chose {res['method_used']}" if m == "auto" else "")
 
 
+def _arch_rows(plan: _Plan, table: _Table) -> None:
+    """The architecture comparison: torch.func (the reference of speedup_vs_torchfunc), ntkbook's
+    Jacobian contraction (the reference of speedup_vs_jacobian) and ``auto``, each network at its N."""
+    for name in plan.architectures:
+        n = plan.arch_n or ARCHITECTURES[name][0]
+        ref = {}
+        for m in ARCH_METHODS:
+            res = _measure(plan.spec(task="arch", model=name, n=n, method=m), plan.isolate)
+            ref[m] = res["seconds"]
+            if m == "torch.func":
+                note = "plain torch.func (PyTorch tutorial)"
+            elif m == "auto":
+                note = (f"auto chose {res['method_used']}; {res['groups']} groups "
+                        f"({'/'.join(res['strategies']) or '-'}), {res['fallback']} fallback parameters")
+            else:
+                note = ""
+            split = {c: res[c] for c in TIME_SPLIT}
+            gram = _gram_columns(res, table.rate) if res["gram_seconds"] > 0 else {}
+            table.add(model=name, task="arch", N=n, method=m, seconds=res["seconds"], peak_MB=_mb(res),
+                      speedup_vs_torchfunc=ref["torch.func"] / res["seconds"],
+                      speedup_vs_jacobian=ref["jacobian"] / res["seconds"] if "jacobian" in ref else np.nan,
+                      **gram, **split, note=note)
+
+
 def _peak_memory_note(plan: _Plan) -> str:
     if plan.device != "cpu":
         return "torch.cuda.max_memory_allocated"
@@ -393,8 +648,12 @@ def ntk_benchmark(
     device="cpu",
     seed: int = 0,
     verbose: bool = False,
+    architectures=tuple(ARCHITECTURES),
+    threads: int | None = None,
+    clock: str = "wall",
 ) -> pd.DataFrame:
-    """Time the NTK methods and the large-N tasks; one row per measurement.
+    """Time ``auto`` against torch.func on the architectures, the NTK methods and the large-N tasks; one row
+    per measurement.
 
     Parameters
     ----------
@@ -415,24 +674,50 @@ def ntk_benchmark(
         Skip a method whose N^2-extrapolated time exceeds this many seconds (default from the profile).
     device : str
         Where to compute ("cpu" or "cuda"); the result always streams to CPU memory.
+    architectures : sequence of names of :data:`ARCHITECTURES`
+        The networks of the architecture comparison (task "arch": methods torch.func, jacobian and
+        auto); empty to skip it.
+    threads : int, optional
+        torch threads of every measurement (reference and methods alike); default torch's own.
+        On a shared machine one thread gives the steadier ratios: with more threads than free
+        cores, every parallel region waits for a descheduled thread, which slows many small
+        operations far more than a few large ones.
+    clock : {"wall", "cpu"}
+        What "seconds" measures: wall time (default), or with ``threads=1`` the CPU seconds of the
+        measuring process, the time it would take on an idle core (the phases of "auto" stay in
+        wall time).
 
     Returns
     -------
     DataFrame with the columns of :data:`COLUMNS` (model, task, N, method, seconds, peak_MB,
-    speedup_vs_jacobian, gram_GFLOPs, matmul_GFLOPs, gram_pct_of_matmul, note); ``df.attrs``
-    holds the matmul rate, the profile, the torch thread count and what peak memory means.
+    speedup_vs_jacobian, speedup_vs_torchfunc, gram_GFLOPs, matmul_GFLOPs, gram_pct_of_matmul,
+    the seconds of each phase of the structured method (probe_s, capture_s, jacobian_s, gram_s,
+    persample_s) and note); ``df.attrs`` holds the matmul rate, the profile, the torch thread count
+    and what peak memory means.
     """
-    plan = _plan(profile, sizes, models, methods, large, isolate, time_limit, device, seed)
+    plan = _plan(profile, sizes, models, methods, large, isolate, time_limit, device, seed, architectures, threads,
+                 clock)
     check_bool(verbose, "verbose", "ntk_benchmark")
+    before = torch.get_num_threads()
+    if plan.threads:
+        torch.set_num_threads(plan.threads)
+    try:
+        return _run_plan(plan, verbose)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_plan(plan: _Plan, verbose: bool) -> pd.DataFrame:
     rate = matmul_rate(device=plan.device)
-    comparison, large_n = _Table(rate, verbose), _Table(rate, verbose)
+    arch, comparison, large_n = _Table(rate, verbose), _Table(rate, verbose), _Table(rate, verbose)
+    _arch_rows(plan, arch)
     if plan.large and "ecrn" in plan.models:  # run first (the long ones), listed last
         _large_n_rows(plan, large_n)
     for name in plan.models:
         _method_rows(plan, name, comparison)
-    df = pd.DataFrame(comparison.rows + large_n.rows, columns=list(COLUMNS))
+    df = pd.DataFrame(arch.rows + comparison.rows + large_n.rows, columns=list(COLUMNS))
     df.attrs.update(matmul_GFLOPs=rate, profile=plan.profile, threads=torch.get_num_threads(), device=plan.device,
-                    peak_memory=_peak_memory_note(plan))
+                    peak_memory=_peak_memory_note(plan), clock=plan.clock)
     return df
 
 
@@ -458,6 +743,12 @@ def benchmark_targets(df: pd.DataFrame) -> pd.DataFrame:
         met = bool(ok) if n == target_n and np.isfinite(value) else None
         out.append((target, target_n, int(n), value, threshold, met))
 
+    for name, (target_n, threshold, what) in ARCHITECTURES.items():
+        row = pick(model=name, task="arch", method="auto")
+        if len(row):
+            v = float(row["speedup_vs_torchfunc"].iloc[0])
+            add(f"auto vs torch.func, {what} (x faster)", target_n, row["N"].iloc[0], v, f">= {threshold:g}",
+                v >= threshold)
     mlp = pick(model="mlp", task="ntk", method="auto").dropna(subset=["speedup_vs_jacobian"])
     if len(mlp):
         n = 1024 if (mlp["N"] == 1024).any() else int(mlp["N"].max())

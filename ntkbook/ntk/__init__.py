@@ -28,8 +28,13 @@ The modules, one concept each (imports flow down this list, never up):
 
 * ``_checks``: the checks of every public argument, and the model's mode during a computation;
 * ``_functional``: the model as a function of its parameters, for torch.func;
-* ``structured``: the layerwise Gram-product rule of dense and convolutional layers (its
-  contract: which layers have a rule, and how a rule is verified);
+* ``rules``: the structural rules, one per torch primitive through which a parameter can enter
+  the computation (``F.linear``, ``@``, ``einsum``, convolutions, bias adds, elementwise scales,
+  norms, embedding lookups), and the operations that make views of parameters;
+* ``capture``: the ``TorchFunctionMode`` that records, during a forward pass, each use of a
+  parameter, its other operand and its output (whose gradient the backward passes give);
+* ``structured``: the layerwise Gram-product rule built on them (its contract: which uses have a
+  rule, how every use of a parameter is counted, and how a rule is verified);
 * ``empirical``: :class:`NTKMethod` (each method with its cost, memory and contraction) and
   :func:`empirical_ntk`;
 * ``operator``: the matrix-free :class:`NTKOperator`;
@@ -39,7 +44,8 @@ The modules, one concept each (imports flow down this list, never up):
 What is differentiated
 ----------------------
 * theta is every parameter with ``requires_grad=True``; frozen parameters and
-  buffers are constants. A parameter shared by several modules counts once.
+  buffers are constants. A parameter shared by several modules counts once, with every one
+  of its uses (tied weights give the cross terms between their uses).
 * By default (``mode="eval"``) the NTK is the one of the model **in eval mode**:
   the model is switched to ``eval()`` for the computation and switched back after,
   so dropout is off and BatchNorm uses its running statistics. ``mode="as_is"``

@@ -19,6 +19,7 @@ class ModelFunction:
         self.params = {n: p.detach() for n, p in params}
         self.O = n_outputs
         self.P = sum(p.numel() for _, p in params)
+        self.vmappable = True  # cleared when vmap fails on the model
 
     def single(self, p, xn):  # one sample (...) -> (O,)
         return functional_call(self.model, p, (xn.unsqueeze(0),)).reshape(-1)
@@ -33,15 +34,27 @@ class ModelFunction:
         return sub, rest
 
     def jacobian(self, xb, names=None):
-        """Per-sample Jacobian of a block for the parameters ``names`` (default all): (b, O, P_names)."""
+        """Per-sample Jacobian of a block for the parameters ``names`` (default all): (b, O, P_names).
+
+        ``vmap(jacrev)`` over the block; a model that vmap cannot run (Python control flow on the
+        data, ``.item()``) gets one ``jacrev`` per sample instead, from then on.
+        """
         names = self.names if names is None else names
         sub, rest = self.split(names)
 
         def f(ps, xn):
             return self.single({**rest, **ps}, xn)
 
-        jac = vmap(jacrev(f), in_dims=(None, 0))(sub, xb)  # name -> (b, O, *shape)
         b = xb.shape[0]
+        jac = None
+        if self.vmappable:
+            try:
+                jac = vmap(jacrev(f), in_dims=(None, 0))(sub, xb)  # name -> (b, O, *shape)
+            except RuntimeError:
+                self.vmappable = False
+        if jac is None:
+            rows = [jacrev(f)(sub, xb[n]) for n in range(b)]
+            jac = {k: torch.stack([r[k] for r in rows]) for k in names}
         return torch.cat([jac[n].reshape(b, self.O, -1) for n in names], dim=2)
 
 

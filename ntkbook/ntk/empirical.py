@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import time
 from typing import Any
 
 import torch
@@ -77,10 +78,11 @@ class NTKMethod(str, enum.Enum):
         return _IMPLEMENTATIONS[self.value]
 
 
-#: The default: ``auto`` because the structured rule is exact for every model (unknown
-#: layers fall back to Jacobians) and is the fastest for the dense and convolutional
-#: networks of this book by two to three orders of magnitude, while the cost formulas
-#: still switch to plain Jacobians for tiny models where hooks cost more than they save.
+#: The default: ``auto`` because the structured rule is exact for every model (parameters
+#: without a rule fall back to Jacobians) and is the fastest for dense, convolutional and
+#: attention networks, written with any modules or functions, by up to two orders of
+#: magnitude, while the cost formulas still switch to plain Jacobians for tiny models and
+#: wherever no rule applies.
 DEFAULT_METHOD = NTKMethod.AUTO
 
 
@@ -92,6 +94,11 @@ def check_method(method, owner, allowed=None) -> NTKMethod:
 
 
 # ----------------------------------------------------------------------------- the methods
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _sizes(plan: Plan, N1, N2, full, symmetric):
@@ -170,7 +177,9 @@ class _Jacobian(_Method):
     Memory: two Jacobian blocks, 2 b O P numbers (plus a copy while they are assembled).
     Wins: small P (a few thousand parameters), or layers the structured rule does not know.
     Risks: memory of b O P grows with the model; the contraction is P-dimensional, so it is
-    the slowest choice for wide dense networks. Needs a model that ``torch.func.vmap`` can run.
+    the slowest choice for wide dense networks (in float32 it is summed in chunks, in float64
+    between them, to keep its accuracy). A model that ``torch.func.vmap`` cannot run (Python
+    control flow on the data) gets one ``jacrev`` per sample.
     """
 
     value = "jacobian"
@@ -181,14 +190,25 @@ class _Jacobian(_Method):
         return Nf * 3 * plan.O * F_ + 2 * pairs * oo * plan.P
 
     def rows(self, xb):
-        return self.fn.jacobian(xb)  # (b, O, P)
+        t0 = time.perf_counter()
+        jac = self.fn.jacobian(xb)  # (b, O, P)
+        if self.stats is not None:
+            _sync(xb.device)
+            self.stats["jacobian_seconds"] = self.stats.get("jacobian_seconds", 0.0) + time.perf_counter() - t0
+        return jac
 
     def pair(self, A, B):
+        t0 = time.perf_counter()
         bI, O, K = A.shape  # A (bI, O, P), B (bJ, O, P)
         bJ = B.shape[0]
         if self.full:
-            return (A.reshape(bI * O, K) @ B.reshape(bJ * O, K).T).reshape(bI, O, bJ, O).permute(0, 2, 1, 3)
-        return A.reshape(bI, O * K) @ B.reshape(bJ, O * K).T  # summed over matching outputs
+            out = structured.long_product(A.reshape(bI * O, K), B.reshape(bJ * O, K)).reshape(bI, O, bJ, O).permute(0, 2, 1, 3)
+        else:
+            out = structured.long_product(A.reshape(bI, O * K), B.reshape(bJ, O * K))  # summed over matching outputs
+        if self.stats is not None:
+            _sync(A.device)
+            self.stats["persample_seconds"] = self.stats.get("persample_seconds", 0.0) + time.perf_counter() - t0
+        return out
 
 
 class _NTVP(_Method):
@@ -240,25 +260,29 @@ class _NTVP(_Method):
 
 
 class _Structured(_Method):
-    """Layerwise Gram products (Novak, Sohl-Dickstein, Schoenholz 2022, "Fast Finite Width NTK").
+    """Layerwise Gram products at the level of torch operations (Novak, Sohl-Dickstein, Schoenholz 2022).
 
-    Formula: for a dense layer z = W h + b applied to each sample, dz/dW = g h^T with g = df/dz,
-    so Theta = sum_l (G_l G_l^T) * (H_l H_l^T + 1) (elementwise product; the +1 is the bias)
-    where H_l (N, d_in) are the layer inputs and G_l (N, O, d_out) the output gradients, both
-    captured with hooks during one forward and O backward passes of the whole batch. A
-    convolution is the same with its unfolded patches (T positions per sample): either the
-    (N T, N T) Gram products summed over positions or per-sample weight gradients, whichever
-    is cheaper. Other parameters (LayerNorm, free parameters, a trainable Fourier matrix,
-    a weight used in two ways) get per-sample Jacobians for those parameters alone.
-    Cost: (1 + O) passes per sample for the capture, then 2 N1 N2 sum_l (d_in + O d_out) FLOPs
-    for "trace" (matrix products that run near the machine's matmul rate), plus the Jacobian
-    cost for parameters without a rule.
-    Memory: the captured H and G of a block, b sum_l (d_in + O d_out) numbers, and a few b x b
-    tiles.
-    Wins: dense and convolutional networks, by a factor of about P / sum_l (d_in + d_out).
-    Risks: needs per-sample independence (checked); each rule is verified against autograd
-    on a few samples before it is used, so a failed rule only costs speed. See
-    :mod:`ntkbook.ntk.structured` for which layers have a rule.
+    Formula: wherever a view V of the parameters enters the computation, z = op(V, x) (F.linear,
+    matmul, einsum, conv1d/2d/3d, a bias add, an elementwise scale, an embedding lookup), the
+    per-sample gradient is dV_n = sum_t L_t (x) R_t over positions t, with L from g = df/dz and R
+    from x; for a dense layer z = W h + b, Theta = sum_l (G_l G_l^T) * (H_l H_l^T + 1) (elementwise
+    product) with H_l (N T, d_in) the inputs and G_l (N T, O d_out) the output gradients, both
+    recorded during one forward and O backward passes of each block. Uses that share entries of
+    theta (tied weights, a block applied twice) are one group, so their cross terms are in the
+    kernel. Each group gets the Gram products or, where those cost more (many positions T, a
+    per-head or per-channel weight), per-sample gradients Z_n formed from the same L and R and
+    contracted as Z Z^T; parameters without a rule (see :mod:`ntkbook.ntk.structured`) get
+    per-sample Jacobians for those parameters alone.
+    Cost: (1 + O) passes per sample for the capture, then per pair of samples T^2 (d_in + O d_out)
+    multiply-adds for a Gram group ("trace"; T^2 (d_in + O^2 d_out) for "full") or O K for a group
+    of K parameters with per-sample gradients, plus the Jacobian cost for the fallback parameters.
+    Memory: the recorded L and R of a block (b sum T (d_in + O d_out) numbers) or its Z (b O K), and
+    a few (b T) x (b T) tiles.
+    Wins: dense, convolutional and attention networks written with any modules or functions, by a
+    factor of about P / sum_l T^2 (d_in + d_out).
+    Risks: needs per-sample independence (checked); each rule is verified against autograd on a few
+    samples before it is used and every block must repeat the probe's uses, so a failed rule only
+    costs speed. Python control flow on data makes every parameter fall back.
     """
 
     value = "structured"
@@ -268,21 +292,18 @@ class _Structured(_Method):
     def flops(cls, plan, N1, N2, full, symmetric):
         F_, pairs, oo, Nf = _sizes(plan, N1, N2, full, symmetric)
         O = plan.O
-        total = Nf * (1 + O) * 3 * F_  # the capture
-        per_pair = 0
+        total = Nf * (1 + O) * 3 * F_ if plan.groups else 0  # the capture
         for g in plan.groups:
-            per_pair += g.pair_madds(O, full)
-            if g.strategy == "persample":
-                total += Nf * O * g.T * g.d_out * g.d_in_prime * 2  # forming Z
+            total += pairs * 2 * g.pair_madds(O, full) + Nf * 2 * g.formation_madds(O)
         if plan.fallback:
             total += Nf * 3 * O * F_ + 2 * pairs * oo * plan.P_fallback
-        return total + pairs * 2 * per_pair
+        return total
 
     @classmethod
     def feature_bytes(cls, plan, itemsize):
         O, A = plan.O, plan.activations
-        held = sum(g.per_sample_numbers(O) for g in plan.groups) + 2 * O * plan.P_fallback
-        work = 4 * A + (2 * O * A if plan.fallback else 0)
+        held = sum(g.per_sample_numbers(O) for g in plan.groups) + O * plan.P_fallback
+        work = (4 + 2 * O) * A + plan.factor_numbers + (2 * O * plan.P_fallback if plan.fallback else 0)
         return held * itemsize, work * itemsize
 
     @classmethod
@@ -292,7 +313,7 @@ class _Structured(_Method):
         return (3 * t2 * oo + 3 * oo) * itemsize
 
     def rows(self, xb):
-        return structured.features(self.model, self.plan, self.fn, xb)
+        return structured.features(self.model, self.plan, self.fn, xb, self.stats)
 
     def pair(self, fi, fj):
         return structured.gram_pair(self.plan, self.full, fi, fj, self.stats)
@@ -311,6 +332,8 @@ class _Auto(_Method):
 
     @classmethod
     def resolve(cls, plan, N1, N2, full, symmetric):
+        if not plan.groups:  # no rule anywhere: the structured method would be the Jacobian contraction
+            return _Jacobian
         return min(cls.candidates, key=lambda m: m.flops(plan, N1, N2, full, symmetric))
 
 
@@ -345,6 +368,30 @@ def _choose_block(impl, plan, full, itemsize, N1, N2, budget, block_size, owner)
         else:
             hi = mid - 1
     return lo
+
+
+#: How many times empirical_ntk starts again when a block uses the parameters differently from the probe
+#: (each time those parameters fall back); after that every parameter falls back.
+MAX_RESTARTS = 2
+#: In the symmetric case a kernel that fits in one block is still cut into this many blocks, so that only
+#: the blocks on and above the diagonal are computed (about 5/8 of the contraction for 4 blocks) ...
+SYMMETRIC_SPLIT = 4
+#: ... when a block keeps at least this many samples (smaller blocks would cost more in overheads).
+SYMMETRIC_MIN_BLOCK = 64
+
+
+def _symmetric_block(impl, plan, full, itemsize, N, b, budget, block_size, symmetric):
+    """For Theta(X, X) in one block: a smaller block, so that the symmetry saves the blocks below the diagonal.
+
+    Only when the features of all blocks fit in ``budget`` (each is then computed once).
+    """
+    if not symmetric or block_size is not None or b < N:
+        return b
+    small = -(-N // SYMMETRIC_SPLIT)
+    if small < SYMMETRIC_MIN_BLOCK:
+        return b
+    need = N * impl.feature_bytes(plan, itemsize)[0] + impl.block_bytes(plan, full, itemsize, small, small)
+    return small if need <= budget else b
 
 
 def _transposed(blk, full):
@@ -384,12 +431,17 @@ def _fill(out, engine: _Method, x1, x2, b, symmetric, keep_columns):
         del fi
 
 
-def _start_stats(stats, impl, b, plan: Plan):
+def _start_stats(stats, impl, b, plan: Plan, restarts):
     if stats is None:
         return
     stats.clear()
+    rules = impl.uses_rules
     stats.update(method=impl.value, block_size=b, n_outputs=plan.O, n_params=plan.P,
-                 fallback_params=list(plan.fallback) if impl.uses_rules else [], gram_flops=0, gram_seconds=0.0)
+                 fallback_params=list(plan.fallback) if rules else [],
+                 fallback_reasons=dict(plan.reasons) if rules else {},
+                 rules=plan.describe() if rules else [], unused_params=list(plan.unused) if rules else [],
+                 restarts=restarts, gram_flops=0, gram_seconds=0.0, probe_seconds=0.0, capture_seconds=0.0,
+                 jacobian_seconds=0.0, persample_seconds=0.0)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -442,8 +494,13 @@ def empirical_ntk(
     depth_mask : Tensor, optional
         A fixed stochastic-depth mask (see the contract in :mod:`ntkbook.ntk`).
     stats : dict, optional
-        If given, filled with what was done: method, block_size, parameters without a
-        structured rule, and for the structured method the FLOPs and seconds of the Gram products.
+        If given, filled with what was done: ``method``, ``block_size``, ``fallback_params`` (the
+        parameters without a structured rule) and ``fallback_reasons`` (why, for each), ``rules``
+        (one dict per group of parameter uses: params, uses, positions, strategy),
+        ``unused_params``, ``restarts`` (how often a block's uses differed from the probe's), the
+        FLOPs of the Gram products and where the time went: ``probe_seconds``,
+        ``capture_seconds`` (recording the factors), ``jacobian_seconds`` (per-sample Jacobians),
+        ``gram_seconds`` (Gram products) and ``persample_seconds`` (contracting per-sample gradients).
 
     Returns
     -------
@@ -465,15 +522,29 @@ def empirical_ntk(
     X2 = x1 if symmetric else x2
     N1, N2 = x1.shape[0], X2.shape[0]
 
+    itemsize = params[0][1].element_size()
     with prepared(model, mode, depth_mask, owner):
         fn = ModelFunction(model, params, check_outputs(model, x1, "x1", owner, params))
-        plan = structured.probe(model, fn, params, x1, full, use_rules=method.implementation.uses_rules)
-        impl = method.implementation.resolve(plan, N1, N2, full, symmetric)
-        itemsize = params[0][1].element_size()
-        b = _choose_block(impl, plan, full, itemsize, N1, N2, budget, block_size, owner)
-        out = torch.empty((N1, N2, plan.O, plan.O) if full else (N1, N2), dtype=dtype, device=out_device or device)
-        _start_stats(stats, impl, b, plan)
-        all_columns = N2 * impl.feature_bytes(plan, itemsize)[0] + impl.block_bytes(plan, full, itemsize, b, b)
-        keep_columns = N2 > b and all_columns <= budget  # keep every column block's features when they fit
-        _fill(out, impl(fn, plan, model, full, stats), x1, X2, b, symmetric, keep_columns)
+        out = None
+        excluded: set = set()
+        for attempt in range(MAX_RESTARTS + 1):
+            t0 = time.perf_counter()
+            plan = structured.probe(model, fn, params, x1, full, x2=x2, exclude=excluded, n_pairs=(N1, N2, symmetric),
+                                    use_rules=method.implementation.uses_rules and attempt < MAX_RESTARTS)
+            t_probe = time.perf_counter() - t0
+            impl = method.implementation.resolve(plan, N1, N2, full, symmetric)
+            b = _choose_block(impl, plan, full, itemsize, N1, N2, budget, block_size, owner)
+            b = _symmetric_block(impl, plan, full, itemsize, N1, b, budget, block_size, symmetric)
+            if out is None:
+                out = torch.empty((N1, N2, plan.O, plan.O) if full else (N1, N2), dtype=dtype, device=out_device or device)
+            _start_stats(stats, impl, b, plan, attempt)
+            if stats is not None:
+                stats["probe_seconds"] = t_probe
+            all_columns = N2 * impl.feature_bytes(plan, itemsize)[0] + impl.block_bytes(plan, full, itemsize, b, b)
+            keep_columns = N2 > b and all_columns <= budget  # keep every column block's features when they fit
+            try:
+                _fill(out, impl(fn, plan, model, full, stats), x1, X2, b, symmetric, keep_columns)
+                break
+            except structured.PlanChanged as err:  # a block used parameters differently: those fall back
+                excluded |= err.params
     return out

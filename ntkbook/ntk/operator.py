@@ -21,7 +21,7 @@ from ntkbook._validation import InvalidParameterError, check_bool, check_option,
 from ntkbook.ntk import structured
 from ntkbook.ntk._checks import MODES, OUTPUTS, check_model, check_outputs, check_x, memory_budget, prepared
 from ntkbook.ntk._functional import ModelFunction, block_slices
-from ntkbook.ntk.empirical import NTKMethod, check_method
+from ntkbook.ntk.empirical import MAX_RESTARTS, NTKMethod, check_method
 
 __all__ = ["NTKOperator", "ntk_operator"]
 
@@ -35,12 +35,13 @@ class NTKOperator:
     * ``method="ntvp"``: the two products with torch.func (``vjp`` then ``jvp``) for any model.
       Cost about 6 N F FLOPs per vector (per vector and output for "trace"); memory one backward
       and one forward-mode pass over a chunk plus k parameter-sized vectors.
-    * ``method="structured"``: for each dense or convolutional layer the per-sample Jacobian is
-      sum_t g_t (x) h'_t, so J^T v = sum_n v_n G_n^T H'_n (a d_out x d_in' matrix) and
-      (J M)_n = sum_t g_t^T M h'_t: two matrix products per layer and vector, 4 N P FLOPs per
-      vector, after the H and G of each chunk are captured (one forward and O backward passes).
-      With ``cache=True`` (default when they fit in ``max_memory``) they are captured once.
-      Parameters without a rule use the torch.func products for those parameters alone.
+    * ``method="structured"``: for each use of the parameters with a rule (see
+      :mod:`ntkbook.ntk.structured`) the per-sample Jacobian is sum_t L_t (x) R_t, so
+      J^T v = sum_{n, t} v_n L_{n,t} R_{n,t}^T (a matrix of the view's shape) and
+      (J M)_n = sum_t L_{n,t}^T M R_{n,t}: two matrix products per use and vector, about 4 N P
+      FLOPs per vector, after the factors of each chunk are recorded (one forward and O backward
+      passes). With ``cache=True`` (default when they fit in ``max_memory``) they are recorded
+      once. Parameters without a rule use the torch.func products for those parameters alone.
     * ``method="auto"``: structured when any layer has a rule.
 
     With ``outputs="trace"`` the operator is (N, N), sum_o J_o J_o^T; with ``outputs="full"`` it is
@@ -63,35 +64,50 @@ class NTKOperator:
         self.device, self.dtype = params[0][1].device, params[0][1].dtype
         self.itemsize = params[0][1].element_size()
         self.budget = memory_budget(max_memory, self.device, owner)
+        self._params = params
         with prepared(model, mode, depth_mask, owner):
             self.fn = ModelFunction(model, params, check_outputs(model, x, "x", owner, params))
-            self.plan = structured.probe(model, self.fn, params, x, outputs == "full",
-                                         use_rules=method is not NTKMethod.NTVP)
-        # the layers with a verified rule use it; every other parameter (all of them for "ntvp") the torch.func products
-        self.method = NTKMethod.STRUCTURED if self.plan.groups else NTKMethod.NTVP
-        self.O, self.N = self.plan.O, x.shape[0]
+        self._use_rules = method is not NTKMethod.NTVP
+        self._cache_arg = cache
+        self.O, self.N = self.fn.O, x.shape[0]
         n = self.N * (self.O if outputs == "full" else 1)
         self.shape = (n, n)
         self.n_products = 0
-        if self.plan.P * self.itemsize * 3 > self.budget:
+        if self.fn.P * self.itemsize * 3 > self.budget:
             raise InvalidParameterError(
                 f"The 'max_memory' parameter of {owner} is too small for even one block: a parameter-sized vector needs "
-                f"{self.plan.P * self.itemsize * 3:,} bytes. Got max_memory={self.budget:,}.")
-        self._factor_numbers = sum(g.T * (g.d_in_prime + self.O * g.d_out) for g in self.plan.groups)  # per sample
-        self._cache = self._capture_all() if self._use_cache(cache) else None
+                f"{self.fn.P * self.itemsize * 3:,} bytes. Got max_memory={self.budget:,}.")
+        self._plan(set())
+
+    def _plan(self, excluded):
+        """Probe the rules (``excluded`` parameters fall back) and record the factors of every chunk if cached."""
+        for attempt in range(MAX_RESTARTS + 1):
+            with prepared(self.model, self.mode, self.depth_mask, "ntk_operator"):
+                self.plan = structured.probe(self.model, self.fn, self._params, self.x, self.outputs == "full",
+                                             use_rules=self._use_rules and attempt < MAX_RESTARTS, exclude=excluded)
+            # the uses with a verified rule use it; every other parameter (all of them for "ntvp") the torch.func products
+            self.method = NTKMethod.STRUCTURED if self.plan.groups else NTKMethod.NTVP
+            self._factor_numbers = sum(m.T * (m.C.shape[0] * (self.O * m.C.shape[1] + m.C.shape[2]))
+                                       for g in self.plan.groups for m in g.members)  # per sample
+            self._cache = None
+            try:
+                self._cache = self._capture_all() if self._use_cache(self._cache_arg) else None
+                return
+            except structured.PlanChanged as err:
+                excluded = excluded | err.params
 
     # chunks -----------------------------------------------------------------
     def _use_cache(self, cache):
         if not self.plan.groups:
             return False
-        if cache is None:  # default: keep H and G of all samples when they fit in half the budget
+        if cache is None:  # default: keep the factors of all samples when they fit in half the budget
             return self.N * self._factor_numbers * self.itemsize <= self.budget // 2 and not self.plan.fallback
         return cache
 
     def _capture_all(self):
         b = self._chunk(1)
         with prepared(self.model, self.mode, self.depth_mask, "ntk_operator"):
-            return [(s, structured.factors(self.model, self.plan, self.x[s])) for s in block_slices(self.N, b)]
+            return [(s, structured.block_factors(self.model, self.plan, self.x[s])) for s in block_slices(self.N, b)]
 
     def _chunk(self, k):
         """Samples per chunk for a block of k vectors, from the budget."""
@@ -105,12 +121,12 @@ class NTKOperator:
         return int(max(1, min(self.N, free // max(per, 1))))
 
     def _chunks(self, k):
-        """(slice, factors) over the samples, from the cache or captured now."""
+        """(slice, factors) over the samples, from the cache or recorded now."""
         if self._cache is not None:
             yield from self._cache
             return
         for s in block_slices(self.N, self._chunk(k)):
-            yield s, structured.factors(self.model, self.plan, self.x[s])
+            yield s, structured.block_factors(self.model, self.plan, self.x[s])
 
     # products ---------------------------------------------------------------
     def matmat(self, V):
@@ -125,11 +141,16 @@ class NTKOperator:
         Vt = Vt.reshape(self.shape[0], -1).to(device=self.device, dtype=self.dtype)
         k = Vt.shape[1]
         Vr = Vt.reshape(self.N, k) if self.outputs == "trace" else Vt.reshape(self.N, self.O, k)
-        with prepared(self.model, self.mode, self.depth_mask, "ntk_operator"):
-            Y = self._structured_matmat(Vr, k) if self.plan.groups else None
-            if self.plan.fallback:
-                Yf = self._ntvp_matmat(Vr, k, self.plan.fallback)
-                Y = Yf if Y is None else Y + Yf
+        for _ in range(MAX_RESTARTS + 1):
+            try:
+                with prepared(self.model, self.mode, self.depth_mask, "ntk_operator"):
+                    Y = self._structured_matmat(Vr, k) if self.plan.groups else None
+                    if self.plan.fallback:
+                        Yf = self._ntvp_matmat(Vr, k, self.plan.fallback)
+                        Y = Yf if Y is None else Y + Yf
+                break
+            except structured.PlanChanged as err:  # a chunk used parameters differently: those fall back
+                self._plan(set(self.plan.fallback) | err.params)
         Y = Y.reshape(self.shape[0], k)
         self.n_products += k
         if vec:
@@ -144,54 +165,43 @@ class NTKOperator:
         return self.matmat(v)
 
     def _structured_matmat(self, V, k):
-        """Sum over layers of J_l (J_l^T V), where J_l^T v = sum_o G_o^T diag(v_o) H' (a d_out x d_in' matrix)
-        and (J_l M)_(n, o) = sum_t g_(n,t,o)^T M h'_(n,t): two matrix products per layer, output and vector."""
+        """Sum over uses of J_m (J_m^T V): J_m^T V is a matrix of the use's view per output ("trace") or for
+        all outputs ("full"), gathered into parameter space so that every use of a parameter shares it."""
         return self._push(self._pull(V, k), V, k)
 
-    def _pull(self, V, k):
-        """J_l^T V for each layer: per group and output ("trace") or per group ("full"), (d_out, k d_in')."""
-        trace = self.outputs == "trace"
-        M = None
-        for s, factors in self._chunks(k):
-            Vs = V[s]
-            part = []
-            for G, H in factors:  # G (O, b, T, d_out), H (b, T, d_in')
-                b, T, d_in = H.shape
-                Hr = H.reshape(b * T, d_in)
-                Mk = None
-                for o in range(self.O):
-                    w = Vs if trace else Vs[:, o]  # per-row weights (b, k); rows (n, t) below
-                    w = w if T == 1 else w.repeat_interleave(T, dim=0)
-                    A = (w.unsqueeze(2) * Hr.unsqueeze(1)).reshape(b * T, k * d_in)  # rows v_rk h'_r
-                    Mo = G[o].reshape(b * T, -1).T @ A  # (d_out, k d_in'): M_k = sum_r g_r v_rk h'_r^T side by side
-                    if trace:
-                        part.append(Mo)
-                    else:
-                        Mk = Mo if Mk is None else Mk.add_(Mo)
-                if not trace:
-                    part.append(Mk)
-            M = part if M is None else [m.add_(p) for m, p in zip(M, part)]
-        return M
+    def _positions(self, m):
+        C = m.C.reshape(-1)
+        return torch.where(C >= 0, C, self.fn.P)  # the constant entries go to an extra row, never read
 
-    def _push(self, M, V, k):
-        """sum_l J_l M_l: (J_l M)_(n, o) = sum_t g_(n,t,o)^T M h'_(n,t), shape of V."""
+    def _pull(self, V, k):
+        """J^T V in parameter space: (P + 1, k) per output for "trace", one for "full"."""
+        trace = self.outputs == "trace"
+        U = [V.new_zeros(self.fn.P + 1, k) for _ in range(self.O if trace else 1)]
+        for s, factors in self._chunks(k):
+            for parts in factors:
+                for m, L, R in parts:
+                    pos = self._positions(m)
+                    for o in range(self.O):
+                        w = V[s] if trace else V[s, o]  # (b, k)
+                        M = structured.pull(m, L[o], R, w)  # (k, Hd, A, B)
+                        U[o if trace else 0].index_add_(0, pos, M.reshape(k, -1).T)
+        return U
+
+    def _push(self, U, V, k):
+        """sum_m J_m U: (J_m M)_(n, o) = sum_t L_(n,t,o)^T M R_(n,t), shape of V."""
         trace = self.outputs == "trace"
         Y = torch.zeros(V.shape, dtype=V.dtype, device=V.device)
         for s, factors in self._chunks(k):
-            Ms = iter(M)
-            for G, H in factors:
-                b, T, d_in = H.shape
-                d_out = G.shape[3]
-                Hr = H.reshape(b * T, 1, d_in)
-                Mk = None if trace else next(Ms)
-                for o in range(self.O):
-                    Mo = next(Ms) if trace else Mk
-                    GM = (G[o].reshape(b * T, d_out) @ Mo).view(b * T, k, d_in)  # g_r^T M_k
-                    r = torch.matmul(GM, Hr.transpose(1, 2)).view(b, T, k).sum(1)  # (b, k): sum_t g^T M_k h'
-                    if trace:
-                        Y[s] += r
-                    else:
-                        Y[s, o] += r
+            for parts in factors:
+                for m, L, R in parts:
+                    pos = self._positions(m)
+                    for o in range(self.O):
+                        M = U[o if trace else 0][pos].T.reshape(k, *m.C.shape)
+                        r = structured.push(m, L[o], R, M)  # (b, k)
+                        if trace:
+                            Y[s] += r
+                        else:
+                            Y[s, o] += r
         return Y
 
     def _ntvp_matmat(self, V, k, names):
