@@ -37,7 +37,7 @@
 #   the run, the measured values and, where the chapter kept them, each model's own metric
 #   with its interval,
 # * derive every status again from the saved rule inputs (never from a typed word),
-# * correct the paper's claims for multiplicity with Holm's method and show the status
+# * correct the paper's claims for multiplicity with Holm's method {cite}`holm1979simple` and show the status
 #   before and after the correction, and
 # * count, separately for each kind, how many claims our runs reproduce.
 #

@@ -346,10 +346,17 @@ class MLP(nn.Module):
     In NTK parameterization its infinite-width kernels are :func:`ntkbook.analytic.mlp_kernels`
     (neural-tangents: ``stax.serial(*[Dense(width, w_std, b_std), act] * depth,
     Dense(out, w_std, b_std))``). Same seed -> identical weights on CPU.
+
+    ``n_fourier > 0`` puts the ECRN's fixed Fourier embedding phi(x) = [sin(2 pi B x),
+    cos(2 pi B x)] in front (z_1 = Dense(phi(x))): B is drawn first from the seeded generator,
+    exactly as in :class:`ECRN`, so an MLP and an ECRN with the same seed, ``n_fourier`` and
+    ``fourier_scale`` see the same features (the ablation that isolates the ECRN's residual
+    tower). The default 0 leaves the MLP, and its weights for a given seed, unchanged.
     """
 
     def __init__(self, in_features, out_features=1, *, width=256, depth=2, activation="relu",
-                 parameterization="ntk", w_std=1.0, b_std=0.1, seed=0):
+                 parameterization="ntk", w_std=1.0, b_std=0.1, n_fourier=0, fourier_scale=1.0,
+                 seed=0):
         super().__init__()
         owner = type(self).__name__
         self.in_features = check_int(in_features, "in_features", owner)
@@ -362,16 +369,23 @@ class MLP(nn.Module):
         self.w_std = check_float(w_std, "w_std", owner)
         self.b_std = check_float(b_std, "b_std", owner)
         self.seed = check_seed(seed, "seed", owner)
+        self.n_fourier = check_int(n_fourier, "n_fourier", owner, low=0)
+        self.fourier_scale = check_float(fourier_scale, "fourier_scale", owner)
         self.act = ACTIVATIONS[activation]
         g = torch.Generator().manual_seed(self.seed)
         dense = dict(w_std=self.w_std, b_std=self.b_std, parameterization=parameterization,
                      generator=g)
-        sizes = [self.in_features] + [self.width] * self.depth
+        self.embed = nn.Identity()
+        if self.n_fourier > 0:  # drawn first, as in ECRN: the same B for the same seed
+            self.embed = FourierFeatures(self.in_features, self.n_fourier, self.fourier_scale,
+                                         trainable=False, generator=g)
+        sizes = [2 * self.n_fourier or self.in_features] + [self.width] * self.depth
         self.hidden = nn.ModuleList(Dense(a, b, **dense) for a, b in zip(sizes[:-1], sizes[1:]))
         self.readout = Dense(self.width, self.out_features, **dense)
 
     def forward(self, x):
         _check_features(x, self.in_features, type(self).__name__)
+        x = self.embed(x)  # (..., 2 n_fourier), or x itself
         for layer in self.hidden:
             x = self.act(layer(x))  # (..., width)
         return self.readout(x)  # (..., out_features)

@@ -347,3 +347,14 @@ def test_the_kernel_baseline_is_verified_like_every_cached_run(tmp_path, monkeyp
     assert not run_kernel_regression(*args, results_dir=tmp_path).attrs["metadata"]["loaded_from_cache"]
     monkeypatch.setenv("NTKBOOK_FORCE", "1")
     assert not run_kernel_regression(*args, results_dir=tmp_path).attrs["metadata"]["loaded_from_cache"]
+
+
+def test_a_tuned_run_is_cached_and_verified_like_every_run(tmp_path, monkeypatch, no_cache_warnings):
+    monkeypatch.delenv("NTKBOOK_FORCE", raising=False)
+    cfg = _config(validation=0.25, grid=[{"lr": 0.01}, {"lr": 0.05}], epochs=2)
+    first = run_experiment(cfg, results_dir=tmp_path)
+    again = run_experiment(cfg, results_dir=tmp_path)
+    assert again.attrs["metadata"]["loaded_from_cache"]
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+    other = run_experiment(_config(validation=0.25, grid=[{"lr": 0.01}], epochs=2), results_dir=tmp_path)
+    assert not other.attrs["metadata"]["loaded_from_cache"]  # another grid is another cache entry

@@ -14,15 +14,17 @@ import torch  # noqa: E402
 
 from ntkbook.analytic import mlp_kernels  # noqa: E402
 from ntkbook.experiments.benchmarks import (Benchmark, claim_outcome, gaussian_mixture_benchmark,  # noqa: E402
-                                            run_benchmark, sinusoid_benchmark, torch_threads)
-from ntkbook.experiments.kernel_baseline import KernelBaseline, fit_temperature, kernel_ridge_loo  # noqa: E402
+                                            network_grid, previous_recipe, run_benchmark, sinusoid_benchmark,
+                                            torch_threads)
+from ntkbook.experiments.kernel_baseline import (KernelBaseline, fit_temperature, fourier_matrix,  # noqa: E402
+                                                 kernel_matrix, kernel_ridge_loo)
 from ntkbook.plots.benchmarks import (plot_model_intervals, plot_ntk_evolution,  # noqa: E402
                                       plot_paired_differences)
 from ntkbook.regression import NTKRegressor  # noqa: E402
 
 
 def _tiny_sinusoid(**kw):
-    args = dict(n_seeds=2, n_train=32, n_test=64, width=16, depth=2, n_fourier=16, epochs=10)
+    args = dict(n_seeds=2, n_train=32, n_test=64, width=16, depth=2, n_fourier=16, epochs=10, patience=5)
     args.update(kw)
     return sinusoid_benchmark(**args)
 
@@ -75,6 +77,37 @@ def test_kernel_baseline_rejects_non_positive_ridges():
         KernelBaseline(ridges=(0.0,))
 
 
+def test_fit_temperature_with_smoothing_stays_finite_on_perfectly_separated_outputs():
+    scores = torch.tensor([[5.0, 0.0], [0.0, 5.0]] * 10, dtype=torch.float64)
+    labels = torch.tensor([0, 1] * 10)
+    assert fit_temperature(scores, labels) < 0.2  # ever more confident: the loss only flattens out
+    # smoothed targets (1 - eps/2, eps/2) are met where sigmoid(5 / T) = 1 - eps/2
+    assert fit_temperature(scores, labels, smoothing=1 / 21) == pytest.approx(5 / math.log(41), rel=1e-3)
+
+
+def test_the_ecrn_kernel_uses_the_fourier_matrix_of_the_ecrn_of_the_same_seed():
+    from ntkbook.analytic import model_kernels
+    from ntkbook.models import ECRN
+
+    kb = KernelBaseline(architecture="ecrn", depth=2, activation="tanh", n_fourier=8, fourier_scale=0.7)
+    x = torch.as_tensor(np.random.default_rng(0).uniform(size=(6, 2)))
+    ecrn = ECRN(2, 1, width=4, depth=2, n_fourier=8, fourier_scale=0.7, seed=3)
+    assert torch.equal(fourier_matrix(kb, 2, seed=3), ecrn.embed.B)
+    expected = model_kernels(ecrn, x)[1]
+    assert torch.allclose(kernel_matrix(kb, x, B=fourier_matrix(kb, 2, seed=3)), expected, atol=1e-10)
+
+
+def test_the_mlp_with_fourier_features_sees_the_ecrns_features():
+    from ntkbook.models import ECRN, MLP
+
+    mlp = MLP(3, 1, width=8, depth=2, n_fourier=5, fourier_scale=2.0, seed=4)
+    ecrn = ECRN(3, 1, width=8, depth=2, n_fourier=5, fourier_scale=2.0, seed=4)
+    x = torch.randn(4, 3)
+    assert torch.equal(mlp.embed(x), ecrn.embed(x))
+    plain = MLP(3, 1, width=8, depth=2, seed=4)  # n_fourier=0: the MLP is unchanged
+    assert plain.hidden[0].weight.shape == (8, 3)
+
+
 # ----------------------------------------------------------------------------- runner
 
 
@@ -82,14 +115,36 @@ def test_every_model_runs_on_the_same_seeds(tmp_path):
     result = run_benchmark(_tiny_sinusoid(), results_dir=tmp_path)
     test_rows = result.frame[(result.frame.split == "test") & (result.frame.metric == "mse")]
     seeds = test_rows.groupby("model").seed.apply(lambda s: tuple(sorted(set(s))))
-    assert set(seeds.index) == {"ecrn", "mlp", "resnet", "ntk_regression"}
+    assert set(seeds.index) == {"ecrn", "mlp_fourier", "mlp", "resnet", "ecrn_ntk", "ntk"}
     assert set(seeds) == {(0, 1)}
 
 
-def test_paired_comparison_uses_each_models_last_epoch(tmp_path):
-    result = run_benchmark(_tiny_sinusoid(), results_dir=tmp_path)
-    pair = result.paired("ecrn", "ntk_regression", "mse")
-    assert (pair.n, pair.epoch, pair.epoch_b) == (2, 10, 0)
+def test_every_model_of_a_benchmark_has_the_same_budget():
+    bench = sinusoid_benchmark()
+    assert {len(bench.grids[m]) for m in bench.models} == {bench.budget} == {4}
+
+
+def test_a_benchmark_with_unequal_budgets_is_refused():
+    bench = _tiny_sinusoid()
+    grids = {**bench.grids, "mlp": network_grid((1e-3, 1e-2, 1e-1))}
+    with pytest.raises(ValueError, match="the same budget"):
+        Benchmark(**{**bench.__dict__, "grids": grids})
+
+
+def test_the_fourier_grid_is_set_by_the_input_scale_not_by_the_target():
+    low = sinusoid_benchmark(frequencies=(1.0, 2.0)).grids["ecrn"]
+    high = sinusoid_benchmark(frequencies=(1.0, 30.0)).grids["ecrn"]
+    assert low == high
+
+
+def test_the_first_seed_selects_and_the_others_train_only_the_selection(tmp_path):
+    result = run_benchmark(_tiny_sinusoid(n_seeds=3), results_dir=tmp_path)
+    tuning = result.frame[result.frame.split == "tuning"]
+    tried = tuning.groupby(["model", "seed"]).size()
+    assert (tried.xs(0, level="seed") == 4).all()
+    assert (tried.drop(0, level="seed") == 1).all()
+    chosen = result.selection().groupby("model").candidate.nunique()
+    assert (chosen == 1).all()
 
 
 def test_a_rerun_loads_every_model_from_the_cache(tmp_path):
@@ -118,6 +173,7 @@ def test_differences_list_only_settings_that_differ_from_the_defaults():
     networks = diff[diff.model != "(data)"]
     assert (networks.value != networks.default).all()
     assert "fourier_scale" in set(diff[diff.model == "ecrn"].setting)
+    assert "fourier_scale" in set(diff[diff.model == "mlp_fourier"].setting)
     assert "fourier_scale" not in set(diff[diff.model == "mlp"].setting)
 
 
@@ -128,6 +184,22 @@ def test_gaussian_mixture_reports_accuracy_first():
 def test_claim_outcome_rejects_an_unknown_verdict():
     with pytest.raises(ValueError, match="'verdict' parameter of claim_outcome"):
         claim_outcome("maybe")
+
+
+def test_the_previous_recipe_is_untuned_at_one_learning_rate():
+    old = previous_recipe(sinusoid_benchmark(), fourier_scale=5.0, epochs=1000)
+    configs = old.configs()
+    assert set(configs) == {"ecrn_previous", "mlp_previous"}
+    assert all(c.lr == 1e-3 and c.epochs == 1000 and not c.tuned for c in configs.values())
+    assert configs["ecrn_previous"].model_kwargs["fourier_scale"] == 5.0
+
+
+def test_table_has_one_row_per_model_in_benchmark_order(tmp_path):
+    result = run_benchmark(_tiny_sinusoid(), results_dir=tmp_path)
+    table = result.table()
+    assert list(table.index) == ["ecrn", "mlp_fourier", "mlp", "resnet", "ecrn_ntk", "ntk"]
+    assert list(table.columns) == ["mse", "r2", "seeds"]
+    assert (table["seeds"] == 2).all()
 
 
 # ----------------------------------------------------------------------------- plots
@@ -157,27 +229,78 @@ def test_paired_differences_plot_needs_a_comparison():
     plt.close(fig)
 
 
-# ----------------------------------------------------------------------------- the claim
+# ----------------------------------------------------------------------------- the claims
 
 
-def test_ecrn_has_lower_sinusoid_test_mse_than_the_mlp_on_every_seed(tmp_path):
+def _result_with(values_a, values_b, metric="mse", statistic="paired_t"):
+    """A BenchmarkResult holding two models' per-seed test values (constructed, no training)."""
+    from ntkbook.experiments.benchmarks import BenchmarkResult
+
+    bench = _tiny_sinusoid(n_seeds=len(values_a))
+    bench.statistic = statistic
+    rows = [(m, s, 0, "test", metric, v) for m, vals in (("ecrn", values_a), ("mlp", values_b))
+            for s, v in enumerate(vals)]
+    rows += [(m, s, 0, "run", "diverged", 0.0) for m in ("ecrn", "mlp") for s in range(len(values_a))]
+    frame = pd.DataFrame(rows, columns=["model", "seed", "epoch", "split", "metric", "value"])
+    meta = {m: {"runs": [{"n_fit": 80, "n_val": 20, "n_test": 50}]} for m in ("ecrn", "mlp")}
+    return BenchmarkResult(bench, frame, meta)
+
+
+@pytest.mark.parametrize("statistic", ["paired_t", "corrected"])
+@pytest.mark.parametrize("shift, expected", [(-0.5, "supported"), (0.5, "not supported"), (0.0, "inconclusive")])
+def test_the_claim_rule_reaches_each_outcome(statistic, shift, expected):
+    from ntkbook.claims.rules import sign_rule
+
+    rng = np.random.default_rng(0)
+    b = 1.0 + 0.01 * rng.normal(size=6)
+    a = b + shift + 0.01 * rng.normal(size=6)
+    pair = _result_with(a, b, statistic=statistic).compare("ecrn", "mlp", "mse")
+    verdict = sign_rule(pair.mean_difference, pair.ci_low, pair.ci_high, expect="negative", what=pair.how)
+    assert verdict.verdict == expected
+
+
+def test_the_corrected_interval_is_wider_than_the_plain_one():
+    rng = np.random.default_rng(1)
+    b = rng.normal(size=8)
+    a = b - 0.3 + 0.2 * rng.normal(size=8)
+    plain = _result_with(a, b).compare("ecrn", "mlp", "mse")
+    corrected = _result_with(a, b, statistic="corrected").compare("ecrn", "mlp", "mse")
+    assert corrected.mean_difference == pytest.approx(plain.mean_difference)
+    assert corrected.ci_high - corrected.ci_low > plain.ci_high - plain.ci_low
+    assert (corrected.n_train, corrected.n_test) == (100, 50)
+
+
+def test_a_diverged_seed_makes_the_comparison_inconclusive():
+    from ntkbook.claims.rules import sign_rule
+
+    result = _result_with([0.1, 0.1, 0.1, 0.1], [1.0, 1.1, 0.9, 1.0])
+    result.frame.loc[(result.frame.model == "mlp") & (result.frame.split == "run") & (result.frame.seed == 2),
+                     "value"] = 1.0
+    pair = result.compare("ecrn", "mlp", "mse")
+    assert sign_rule(pair.mean_difference, pair.ci_low, pair.ci_high, expect="negative").verdict == "inconclusive"
+
+
+def test_the_one_sided_p_value_follows_the_claims_direction():
+    pair = _result_with([0.1, 0.2, 0.15, 0.12], [1.0, 1.1, 0.9, 1.0]).compare("ecrn", "mlp", "mse")
+    assert pair.one_sided_p("negative") == pytest.approx(pair.p_value / 2)
+    assert pair.one_sided_p("positive") == pytest.approx(1 - pair.p_value / 2)
+
+
+def test_accuracy_intervals_stay_inside_zero_and_one():
+    result = _result_with([0.99, 1.0, 0.9], [0.5, 0.6, 0.7], metric="accuracy")
+    iv = result.interval("ecrn", "accuracy")
+    assert 0.0 <= iv.low <= iv.high <= 1.0
+
+
+@pytest.mark.slow
+def test_ecrn_has_lower_sinusoid_test_mse_than_the_mlp_at_small_size(tmp_path):
     bench = sinusoid_benchmark(n_seeds=3, n_train=128, n_test=128, width=32, depth=3,
-                               n_fourier=32, epochs=200)
-    bench = Benchmark(**{**bench.__dict__, "networks": {k: bench.networks[k]
-                                                         for k in ("ecrn", "mlp")},
-                         "kernel": None})
-    result = run_benchmark(bench, results_dir=tmp_path)
-    pair = result.paired("ecrn", "mlp", "mse")
-    assert (pair.differences["difference"] < 0).all()
-    assert pair.ci_high < 0
-
-
-def test_table_has_one_row_per_model_in_benchmark_order(tmp_path):
-    result = run_benchmark(_tiny_sinusoid(), results_dir=tmp_path)
-    table = result.table()
-    assert list(table.index) == ["ecrn", "mlp", "resnet", "ntk_regression"]
-    assert list(table.columns) == ["mse", "r2", "seeds"]
-    assert (table["seeds"] == 2).all()
+                               n_fourier=32, epochs=200, patience=50)
+    keep = ("ecrn", "mlp")
+    bench = Benchmark(**{**bench.__dict__, "networks": {k: bench.networks[k] for k in keep},
+                         "kernels": {}, "grids": {k: bench.grids[k] for k in keep}})
+    pair = run_benchmark(bench, results_dir=tmp_path).compare("ecrn", "mlp", "mse")
+    assert pair.mean_difference < 0
 
 
 def test_the_kernel_model_is_solved_once_for_splits_that_hold_the_same_examples(
@@ -195,7 +318,7 @@ def test_the_kernel_model_is_solved_once_for_splits_that_hold_the_same_examples(
     monkeypatch.setattr("ntkbook.data.load_dataset", lambda name, seed, **kw: splits[seed])
     calls = []
     solve = runs.fit_kernel_regression
-    monkeypatch.setattr(runs, "fit_kernel_regression", lambda kb, d: calls.append(1) or solve(kb, d))
+    monkeypatch.setattr(runs, "fit_kernel_regression", lambda kb, d, s=0: calls.append(1) or solve(kb, d, s))
     df = nb.run_kernel_regression(KernelBaseline(), "sinusoids", {}, seeds=(0, 1, 2),
                                   results_dir=tmp_path)
     assert len(calls) == 2
@@ -203,27 +326,16 @@ def test_the_kernel_model_is_solved_once_for_splits_that_hold_the_same_examples(
     assert mse[0] == mse[1] != mse[2]
 
 
-def test_the_kernel_baseline_of_a_benchmark_is_the_run_of_its_config(tmp_path):
-    import ntkbook.experiments.benchmarks as nb
-
-    bench = _tiny_sinusoid()
-    bench.networks = {}
-    result = run_benchmark(bench, results_dir=tmp_path)
-    direct = nb.run_kernel_regression(bench.kernel, bench.dataset, bench.dataset_kwargs, bench.seeds,
-                                      results_dir=tmp_path)
-    assert direct.attrs["metadata"]["loaded_from_cache"]  # the same cache entry
-    pd.testing.assert_frame_equal(result.frame.reset_index(drop=True), direct, check_exact=True)
-    assert bench.kernel_config().model == "ntk_regression"
-
-
 def test_no_model_beats_the_bayes_accuracy_of_the_mixture_by_more_than_noise(tmp_path):
     from ntkbook.experiments.benchmarks import bayes_accuracy
 
-    bench = gaussian_mixture_benchmark(n_seeds=2, n_train=200, n_test=400, width=32, depth=2,
-                                       epochs=60)
-    bench.kernel = None
+    bench = gaussian_mixture_benchmark(n_seeds=2, n_train=200, n_test=400, width=16, depth=2,
+                                       epochs=30, patience=10)
+    keep = ("ecrn", "mlp", "ntk")
+    bench = Benchmark(**{**bench.__dict__, "networks": {k: bench.networks[k] for k in keep if k in bench.networks},
+                         "kernels": {"ntk": bench.kernels["ntk"]}, "grids": {k: bench.grids[k] for k in keep}})
     result = run_benchmark(bench, results_dir=tmp_path)
     bayes = bayes_accuracy(bench.dataset_kwargs, bench.seeds).mean()
-    acc = result.summary(["accuracy"]).set_index("model")["mean"]
+    acc = pd.Series({m: result.interval(m, "accuracy").mean for m in keep})
     assert 0.5 < bayes < 1.0
     assert (acc <= bayes + 0.03).all()

@@ -1,5 +1,5 @@
-"""Chapter 13 (CIFAR-10 5k subset): the configuration, and a small run of every model with
-NTK tracking on the prepared subset (skipped when NTKBOOK_DATA_DIR does not hold it)."""
+"""Chapter 13 (CIFAR-10 5k subset): the configuration, its fixed test set and equal budget,
+and small runs on the prepared subset (skipped when NTKBOOK_DATA_DIR does not hold it)."""
 
 import math
 import os
@@ -16,21 +16,21 @@ HAS_CIFAR = (Path(os.environ.get("NTKBOOK_DATA_DIR", "/nonexistent")) / "cifar10
 def test_resnet18_gets_images_and_the_others_flattened_pixels():
     configs = cifar_benchmark().configs()
     assert configs["resnet18"].dataset_kwargs["flatten"] is False
-    assert configs["ecrn"].dataset_kwargs["flatten"] is True
-    assert configs["mlp"].dataset_kwargs["flatten"] is True
+    for label in ("ecrn", "mlp_fourier", "mlp", "resnet", "ecrn_ntk", "ntk"):
+        assert configs[label].dataset_kwargs["flatten"] is True
 
 
-def test_every_network_sees_the_same_images_per_seed():
+def test_every_seed_of_every_model_sees_the_same_images():
     configs = cifar_benchmark().configs()
-    shared = {k: v for k, v in configs["ecrn"].dataset_kwargs.items() if k != "flatten"}
-    for cfg in configs.values():
-        assert {k: v for k, v in cfg.dataset_kwargs.items() if k != "flatten"} == shared
-        assert cfg.seeds == configs["ecrn"].seeds
+    assert {cfg.data_seed for cfg in configs.values()} == {0}  # one fixed split, one fixed test set
+    assert len({cfg.seeds for cfg in configs.values()}) == 1
 
 
-def test_resnet18_trains_at_its_own_learning_rate():
-    configs = cifar_benchmark(lr=0.01, resnet18_lr=0.001).configs()
-    assert (configs["ecrn"].lr, configs["mlp"].lr, configs["resnet18"].lr) == (0.01, 0.01, 0.001)
+def test_resnet18_has_learning_rates_of_its_own_and_the_same_budget():
+    bench = cifar_benchmark()
+    assert [c["lr"] for c in bench.grids["resnet18"]] == [1e-3, 3e-3]
+    assert [c["lr"] for c in bench.grids["ecrn"]] == [1e-3, 1e-2]
+    assert {len(g) for g in bench.grids.values()} == {bench.budget}
 
 
 def test_default_fourier_scale_gives_unit_phases_on_3072_pixels():
@@ -39,32 +39,65 @@ def test_default_fourier_scale_gives_unit_phases_on_3072_pixels():
     assert scale == pytest.approx(1 / (2 * math.pi * math.sqrt(3072)), rel=1e-3)
 
 
+def test_the_ecrn_kernel_on_pixels_averages_over_the_fourier_matrix():
+    assert cifar_benchmark().kernels["ecrn_ntk"].sampled_b is False
+
+
+def test_the_fixed_test_set_is_judged_by_a_bootstrap_over_examples():
+    bench = cifar_benchmark()
+    assert bench.statistic == "bootstrap" and bench.per_example
+
+
 def test_full_profile_defaults_are_paper_scale():
     bench = cifar_benchmark()
     assert bench.dataset_kwargs["n_train"] == 5000
-    assert len(bench.seeds) >= 5
+    assert len(bench.seeds) >= 3
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_CIFAR, reason="NTKBOOK_DATA_DIR holds no cifar10-5k.npz")
-def test_small_cifar_run_tracks_the_ntk_of_every_network(tmp_path):
-    bench = cifar_benchmark(n_seeds=1, n_train=60, n_test=40, width=32, depth=2, n_fourier=32,
-                            resnet18_width=4, epochs=2, batch_size=30, ntk_every=1,
-                            ntk_probe=4)
+def test_small_cifar_run_tracks_the_ntk_of_every_network_and_keeps_per_image_scores(tmp_path):
+    bench = cifar_benchmark(n_seeds=2, n_train=60, n_test=40, width=16, depth=2, n_fourier=16,
+                            resnet18_width=2, epochs=2, batch_size=30, ntk_every=1, ntk_probe=4, patience=0)
     result = run_benchmark(bench, results_dir=tmp_path)
     table = result.ntk_summary()
-    assert list(table.index) == ["ecrn", "mlp", "resnet18"]
+    assert list(table.index) == ["ecrn", "mlp_fourier", "mlp", "resnet", "resnet18"]
     assert np.isfinite(table.to_numpy()).all()
-    epochs = result.ntk_evolution().groupby("model").epoch.apply(lambda e: sorted(set(e)))
-    assert all(e == [0, 1, 2] for e in epochs)
+    assert result.examples("ecrn", "accuracy").shape == (2, 40)
+    iv = result.interval("ntk", "accuracy")
+    assert 0.0 <= iv.low <= iv.mean <= iv.high <= 1.0
+    pair = result.compare("ecrn", "ntk", "accuracy")
+    assert pair.statistic == "bootstrap" and np.isfinite(pair.ci_low)
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_CIFAR, reason="NTKBOOK_DATA_DIR holds no cifar10-5k.npz")
-def test_kernel_regression_beats_chance_and_its_temperature_lowers_the_cross_entropy(tmp_path):
-    bench = cifar_benchmark(n_seeds=1, n_train=300, n_test=100)
-    bench.networks = {}
-    result = run_benchmark(bench, results_dir=tmp_path)
-    s = result.summary(["accuracy", "cross_entropy", "cross_entropy_raw"]).set_index("metric")
-    assert s.loc["accuracy", "mean"] > 0.15  # chance is 0.10
-    assert s.loc["cross_entropy", "mean"] < s.loc["cross_entropy_raw", "mean"]
+def _bootstrap_result(correct_a, correct_b):
+    """A BenchmarkResult of two models' per-image correctness (n_seeds, n_test), constructed."""
+    import pandas as pd
+
+    from ntkbook.experiments.benchmarks import BenchmarkResult
+
+    bench = cifar_benchmark(n_seeds=correct_a.shape[0])
+    rows = []
+    for model, c in (("ecrn", correct_a), ("ntk", correct_b)):
+        for s in range(c.shape[0]):
+            rows += [(model, s, i, "example", "correct", float(v)) for i, v in enumerate(c[s])]
+            rows += [(model, s, 0, "test", "accuracy", float(c[s].mean())), (model, s, 0, "run", "diverged", 0.0)]
+    frame = pd.DataFrame(rows, columns=["model", "seed", "epoch", "split", "metric", "value"])
+    return BenchmarkResult(bench, frame, {})
+
+
+@pytest.mark.parametrize("p_a, p_b, expected", [(0.7, 0.4, "supported"), (0.4, 0.7, "not supported"),
+                                                (0.5, 0.5, "inconclusive")])
+def test_the_bootstrap_claim_rule_reaches_each_outcome(p_a, p_b, expected):
+    from ntkbook.claims.rules import sign_rule
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(size=(1, 400))
+    a = np.repeat(truth < p_a, 3, axis=0).astype(float)  # 3 seeds, 400 test images
+    b = np.repeat(truth < p_b, 3, axis=0).astype(float)
+    if p_a == p_b:
+        b = np.repeat(rng.uniform(size=(1, 400)) < p_b, 3, axis=0).astype(float)
+    pair = _bootstrap_result(a, b).compare("ecrn", "ntk", "accuracy")
+    verdict = sign_rule(pair.mean_difference, pair.ci_low, pair.ci_high, expect="positive", what=pair.how)
+    assert verdict.verdict == expected
+    assert "paired bootstrap" in pair.how

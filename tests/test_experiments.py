@@ -276,3 +276,118 @@ def test_summarize_drops_non_finite_values_and_counts_them():
     df.loc[(df.model == "a") & (df.seed == 0) & (df.epoch == 2), "value"] = np.nan
     row = summarize(df).set_index("model").loc["a"]
     assert (row.n, row.n_dropped) == (4, 1) and np.isfinite(row.ci_low)
+
+
+# ----------------------------------------------------------------------------- tuned runs
+
+
+def _tuned(**over):
+    kw = dict(dataset="iris", model="mlp", model_kwargs={"width": 8, "depth": 1}, optimizer="adam",
+              epochs=8, seeds=(0, 1), validation=0.25, grid=[{"lr": 1e-3}, {"lr": 3e-2}])
+    kw.update(over)
+    return ExperimentConfig(**kw)
+
+
+def test_a_grid_needs_a_validation_split():
+    with pytest.raises(ValueError, match="'validation' parameter of ExperimentConfig"):
+        _tuned(validation=0.0)
+
+
+def test_a_candidate_may_override_only_training_fields_and_model_kwargs():
+    with pytest.raises(ValueError, match="'grid' parameter of ExperimentConfig"):
+        _tuned(grid=[{"seeds": (3,)}])
+    with pytest.raises(ValueError, match="'ridges' parameter of KernelBaseline"):
+        ExperimentConfig("iris", "ntk_regression", validation=0.2, grid=[{"model_kwargs": {"ridges": [-1.0]}}])
+
+
+def test_the_validation_rows_are_training_rows_and_never_test_rows(tmp_path):
+    from ntkbook.data import hold_out_validation, load_dataset
+    from ntkbook.experiments.tuning import validation_size
+
+    data = load_dataset("iris", seed=0)
+    fitval = hold_out_validation(data, validation_size(len(data.x_train), 0.2))
+    assert len(fitval.x_train) + len(fitval.x_test) == len(data.x_train) and len(fitval.x_test) == 21
+    train_rows = {tuple(r) for r in data.x_train.tolist()}
+    assert all(tuple(r) in train_rows for r in fitval.x_test.tolist())
+
+
+def torch_equal(a, b):
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_training_never_sees_the_test_split(tmp_path, monkeypatch):
+    import ntkbook.train as T
+
+    seen = []
+    real = T.train
+    monkeypatch.setattr(T, "train", lambda model, data, **kw: seen.append(data) or real(model, data, **kw))
+    from ntkbook.data import load_dataset
+
+    df = run_experiment(_tuned(seeds=(0,)), results_dir=tmp_path)
+    test = load_dataset("iris", seed=0).x_test
+    assert seen and all(len(d.x_test) != len(test) or not torch_equal(d.x_test, test) for d in seen)
+    assert set(df[df.split == "test"].epoch) == {0}  # the one evaluation of the selected model
+
+
+def test_the_candidate_with_the_lowest_validation_loss_is_selected(tmp_path):
+    df = run_experiment(_tuned(seeds=(0,)), results_dir=tmp_path)
+    scores = df[df.split == "tuning"].set_index("metric").value
+    chosen = int(df[(df.split == "fit") & (df.metric == "candidate")].value.iloc[0])
+    assert scores[f"score:{chosen}"] == scores.min()
+
+
+def test_early_stopping_is_not_a_divergence(tmp_path):
+    df = run_experiment(_tuned(seeds=(0,), epochs=200, patience=2, grid=[{"lr": 0.5}]), results_dir=tmp_path)
+    meta = df.attrs["metadata"]["runs"][0]
+    assert not meta["diverged"] and meta["candidates_diverged"] == 0
+    assert df[df.split == "val"].epoch.max() < 200
+
+
+def test_every_classifier_gets_a_temperature_fitted_on_validation(tmp_path):
+    df = run_experiment(_tuned(seeds=(0,)), results_dir=tmp_path)
+    fit = df[df.split == "fit"].set_index("metric").value
+    test = df[df.split == "test"].set_index("metric").value
+    assert fit["temperature"] > 0 and test["cross_entropy"] <= test["cross_entropy_raw"] + 0.5
+
+
+def test_per_example_rows_hold_one_score_per_test_example(tmp_path):
+    df = run_experiment(_tuned(seeds=(0,), per_example=True), results_dir=tmp_path)
+    ex = df[df.split == "example"]
+    n_test = df.attrs["metadata"]["runs"][0]["n_test"]
+    assert sorted(ex.metric.unique()) == ["correct", "nll"]
+    assert (ex.groupby("metric").size() == n_test).all()
+    acc = df[(df.split == "test") & (df.metric == "accuracy")].value.iloc[0]
+    assert ex[ex.metric == "correct"].value.mean() == pytest.approx(acc)
+
+
+def test_a_tuned_kernel_model_selects_its_ridge_and_candidate_on_validation(tmp_path):
+    cfg = ExperimentConfig("iris", "ntk_regression", model_kwargs={"depth": 1}, validation=0.25, seeds=(0,),
+                           grid=[{"model_kwargs": {"depth": 1}}, {"model_kwargs": {"depth": 3}}], dtype="float64")
+    df = run_experiment(cfg, results_dir=tmp_path)
+    fit = df[df.split == "fit"].set_index("metric").value
+    assert {"ridge", "relative_ridge", "temperature", "candidate"} <= set(fit.index)
+    assert df[(df.split == "test") & (df.metric == "accuracy")].value.iloc[0] > 0.8
+
+
+def test_a_tuned_run_whose_candidates_all_diverge_is_marked_diverged_with_its_cause(tmp_path):
+    df = run_experiment(_tuned(seeds=(0,), grid=[{"lr": 1e8}], optimizer="sgd", epochs=5), results_dir=tmp_path)
+    run = df.attrs["metadata"]["runs"][0]
+    assert run["seed"] == 0 and run["candidates_diverged"] == 1
+    assert df[(df.split == "run")].value.tolist() == [float(run["diverged"])]
+
+
+def test_seeds_that_share_their_data_reuse_the_kernel_fits(tmp_path, monkeypatch):
+    import ntkbook.experiments.tuning as tuning
+
+    calls = []
+    real = tuning._fit_kernel_candidate
+    monkeypatch.setattr(tuning, "_fit_kernel_candidate", lambda *a: calls.append(a[3]) or real(*a))
+    cfg = ExperimentConfig("iris", "ntk_regression", model_kwargs={"depth": 1}, validation=0.25, seeds=(0, 1, 2),
+                           data_seed=0, tune_on="first_seed", dtype="float64",
+                           grid=[{"model_kwargs": {"depth": 1}}, {"model_kwargs": {"depth": 3}}])
+    df = run_experiment(cfg, results_dir=tmp_path)
+    assert sorted(calls) == [0, 1]  # each candidate fitted once, on the first seed
+    acc = df[(df.split == "test") & (df.metric == "accuracy")].value
+    assert acc.nunique() == 1

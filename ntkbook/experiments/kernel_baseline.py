@@ -1,18 +1,34 @@
-r"""The conventional NTK model of the paper's benchmarks: kernel ridge regression, closed form.
+r"""The kernel models of the paper's benchmarks: kernel ridge regression with an analytic NTK.
 
-``model="ntk_regression"`` in an :class:`ntkbook.experiments.runs.ExperimentConfig` is kernel ridge regression with the analytic NTK of a ReLU MLP
-(:class:`KernelBaseline`), solved in closed form::
+``model="ntk_regression"`` in an :class:`ntkbook.experiments.runs.ExperimentConfig` is kernel
+ridge regression with the infinite-width NTK of an architecture (:class:`KernelBaseline`)::
 
     f(X_*) = Theta(X_*, X) (Theta(X, X) + lambda I)^{-1} Y        Y: targets (one-hot for labels)
 
-The ridge lambda is chosen from a grid (relative to the mean eigenvalue of Theta(X, X)) by the
-closed-form leave-one-out (LOO) error: with A = (Theta + lambda I)^{-1} the LOO residual of
-training point i is (A Y)_i / A_ii (Rifkin & Lippert 2007), so one eigendecomposition
-Theta = U diag(s) U^T serves every lambda: O(n^3) once, then O(n^2 k) per grid value
-(:func:`kernel_ridge_loo`). For classification the outputs are not log-probabilities; they
-are turned into probabilities by softmax(f / T), with T fitted by minimizing the
-cross-entropy of the LOO predictions on the training set (temperature scaling, Guo et al.
-2017; :func:`fit_temperature`). Accuracy (argmax) does not depend on T.
+Two kernels (:func:`kernel_matrix`):
+
+* ``architecture="mlp"``: the NTK of a ReLU (or tanh, erf, gelu) MLP on the raw inputs,
+  :func:`ntkbook.analytic.mlp_kernels` -- the paper's "conventional NTK model";
+* ``architecture="ecrn"``: the NTK of the ECRN itself, :func:`ntkbook.analytic.ecrn_kernels`,
+  with its Fourier features: with ``sampled_b=True`` the very matrix B that the ECRN of the
+  same seed draws (:func:`fourier_matrix`), else the B-average (the n_fourier -> inf limit,
+  a Gaussian input kernel), which large inputs need (the sampled-B kernel costs
+  O(N1 N2 d n_fourier)). Comparing the trained ECRN with it isolates finite-width training.
+
+Two ways to choose the ridge lambda from a grid (relative to the mean eigenvalue of
+Theta(X, X)); both use one eigendecomposition Theta = U diag(s) U^T for every grid value
+(:func:`ridge_path`), O(n^3) once and O(n^2 k) per value:
+
+* without a validation split, the closed-form leave-one-out (LOO) error: with
+  A = (Theta + lambda I)^{-1} the LOO residual of training point i is (A Y)_i / A_ii (Rifkin &
+  Lippert 2007; :func:`kernel_ridge_loo`, :func:`fit_kernel_regression`);
+* with one, the validation error (:mod:`ntkbook.experiments.tuning`, which tunes every model
+  of a benchmark the same way).
+
+For classification the outputs are not log-probabilities; they are turned into
+probabilities by softmax(f / T), with T fitted by minimizing the cross-entropy of held-out
+predictions (LOO or validation; temperature scaling, Guo et al. 2017; :func:`fit_temperature`).
+Accuracy (argmax) does not depend on T.
 """
 
 from __future__ import annotations
@@ -27,14 +43,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ntkbook._validation import InvalidParameterError, check_bool, check_float, check_floats, check_int, fail
+from ntkbook._validation import (InvalidParameterError, check_bool, check_float, check_floats, check_int, check_option,
+                                 fail)
 
-__all__ = ["KernelBaseline", "kernel_ridge_loo", "fit_temperature", "fit_kernel_regression", "KERNEL_MODEL", "RIDGE_GRID",
-           "split_digest"]
+__all__ = ["KernelBaseline", "kernel_matrix", "fourier_matrix", "ridge_path", "kernel_ridge_loo", "fit_temperature",
+           "fit_kernel_regression", "kernel_split_metrics", "KERNEL_MODEL", "RIDGE_GRID", "ARCHITECTURES", "split_digest"]
 
 KERNEL_MODEL = "ntk_regression"
 # Candidate ridges, relative to the mean eigenvalue of the training Gram matrix.
 RIDGE_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+ARCHITECTURES = ("mlp", "ecrn")
 
 
 # --------------------------------------------------------------------------- kernel baseline
@@ -42,13 +60,20 @@ RIDGE_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 @dataclass
 class KernelBaseline:
-    """Kernel ridge regression with the analytic NTK of a ReLU MLP (the "conventional NTK model").
+    """Kernel ridge regression with the analytic NTK of an MLP or of the ECRN.
 
-    depth: hidden layers of the MLP whose infinite-width NTK is used (match the MLP baseline).
-    activation, w_std, b_std: as in :func:`ntkbook.analytic.mlp_kernels`.
+    architecture: "mlp" (:func:`ntkbook.analytic.mlp_kernels` on the raw inputs, the
+        "conventional NTK model") or "ecrn" (:func:`ntkbook.analytic.ecrn_kernels`, the
+        ECRN's own NTK with its Fourier features).
+    depth: hidden layers (mlp) or residual blocks (ecrn) of the network whose NTK is used.
+    activation, w_std, b_std: as in the kernel functions ("tanh" is the ECRN's activation).
+    n_fourier, fourier_scale, alpha, drop_prob: the ECRN's embedding and blocks (ecrn only),
+        as in :class:`ntkbook.models.ECRN`; the kernel is that of the eval-mode network.
+    sampled_b: ecrn only: True uses the B that the ECRN of the run's seed draws (the same
+        features as the trained ECRN), False the B-average (n_fourier -> inf).
     ridges: candidate ridges relative to the mean eigenvalue of Theta(X, X); the one with the
-        lowest leave-one-out squared error is used (a single value fixes it).
-    temperature: fit a softmax temperature on the LOO training predictions (classification).
+        lowest held-out squared error (LOO, or validation) is used (a single value fixes it).
+    temperature: fit a softmax temperature on held-out predictions (classification).
     label: the value of the ``model`` column.
     """
 
@@ -58,15 +83,30 @@ class KernelBaseline:
     b_std: float = 0.1
     ridges: Sequence[float] = RIDGE_GRID
     temperature: bool = True
+    architecture: str = "mlp"
+    n_fourier: int = 64
+    fourier_scale: float = 1.0
+    alpha: Any = "1/sqrt(L)"
+    drop_prob: Any = "linear:0.1"
+    sampled_b: bool = True
     label: str = KERNEL_MODEL
 
     def __post_init__(self) -> None:
+        from ntkbook.models import ACTIVATIONS, resolve_alphas, resolve_drop_probs
+
         owner = "KernelBaseline"
         self.depth = check_int(self.depth, "depth", owner)
+        check_option(self.activation, "activation", owner, ACTIVATIONS)
         self.w_std = check_float(self.w_std, "w_std", owner)
         self.b_std = check_float(self.b_std, "b_std", owner)
         self.ridges = tuple(check_floats(self.ridges, "ridges", owner, low=0.0, low_open=True))
         check_bool(self.temperature, "temperature", owner)
+        check_option(self.architecture, "architecture", owner, ARCHITECTURES)
+        self.n_fourier = check_int(self.n_fourier, "n_fourier", owner, low=0)
+        self.fourier_scale = check_float(self.fourier_scale, "fourier_scale", owner)
+        resolve_alphas(self.alpha, self.depth, owner)
+        resolve_drop_probs(self.drop_prob, self.depth, owner)
+        check_bool(self.sampled_b, "sampled_b", owner)
         if not isinstance(self.label, str) or not self.label:
             fail("label", owner, "a non-empty str", self.label)
 
@@ -76,8 +116,57 @@ class KernelBaseline:
         return [f.name for f in dataclasses.fields(KernelBaseline) if f.name != "label"]
 
     def kernel_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`ntkbook.analytic.mlp_kernels` and of NTKRegressor."""
-        return {"depth": self.depth, "activation": self.activation, "w_std": self.w_std, "b_std": self.b_std}
+        """Keyword arguments of the kernel function of :attr:`architecture` (all but B)."""
+        common = {"depth": self.depth, "activation": self.activation, "w_std": self.w_std, "b_std": self.b_std}
+        if self.architecture == "mlp":
+            return common
+        return {**common, "n_fourier": self.n_fourier, "fourier_scale": self.fourier_scale,
+                "alpha": self.alpha, "drop_prob": self.drop_prob}
+
+
+def fourier_matrix(kb: KernelBaseline, in_features: int, seed: int) -> torch.Tensor | None:
+    """The Fourier matrix B (n_fourier, d) that :class:`ntkbook.models.ECRN` draws with
+    ``seed`` (B is the first draw of its seeded generator), or None where the kernel has no
+    sampled B (mlp, n_fourier = 0, or ``sampled_b=False``)."""
+    if kb.architecture != "ecrn" or kb.n_fourier == 0 or not kb.sampled_b:
+        return None
+    g = torch.Generator().manual_seed(int(seed))
+    return kb.fourier_scale * torch.randn(kb.n_fourier, int(in_features), generator=g)  # as FourierFeatures
+
+
+def kernel_matrix(kb: KernelBaseline, x1: torch.Tensor, x2: torch.Tensor | None = None, *,
+                  B: torch.Tensor | None = None) -> torch.Tensor:
+    """The NTK Theta(x1, x2) of ``kb``, float64 (N1, N2); inputs (N, ...) are flattened.
+    ``B``: the sampled Fourier matrix of an ecrn kernel (:func:`fourier_matrix`), None for the
+    B-average."""
+    from ntkbook.analytic import ecrn_kernels, mlp_kernels
+
+    a = _flat64(x1)
+    b = None if x2 is None else _flat64(x2)
+    if kb.architecture == "mlp":
+        return mlp_kernels(a, b, **kb.kernel_options())[1]
+    return ecrn_kernels(a, b, B=B, **kb.kernel_options())[1]
+
+
+def ridge_path(gram: torch.Tensor, targets: torch.Tensor, ridges: Sequence[float]):
+    """Yield ``(relative_ridge, ridge, A Y, diag(A))`` for each candidate, A = (Theta + lambda I)^{-1}.
+
+    ``gram`` (n, n) symmetric PSD, ``targets`` (n, k); the ridges are relative to the mean
+    eigenvalue tr(Theta) / n. One eigendecomposition Theta = U diag(s) U^T serves every
+    candidate: O(n^3) once, then O(n^2 k) per ridge. A Y (n, k) are the dual weights.
+    """
+    k = 0.5 * (gram + gram.T).to(torch.float64)
+    y = targets.to(torch.float64)
+    s, u = torch.linalg.eigh(k)  # Theta = U diag(s) U^T
+    s = s.clamp_min(0.0)
+    scale = float(s.mean()) if float(s.mean()) > 0 else 1.0
+    uty = u.T @ y  # (n, k)
+    for rel in ridges:
+        lam = rel * scale
+        inv = 1.0 / (s + lam)  # (n,)
+        ay = u @ (inv[:, None] * uty)  # (n, k) = A Y
+        diag_a = (u.square() * inv[None, :]).sum(1)  # (n,) = diag(A)
+        yield rel, lam, ay, diag_a
 
 
 def kernel_ridge_loo(gram: torch.Tensor, targets: torch.Tensor, ridges: Sequence[float]
@@ -102,18 +191,9 @@ def kernel_ridge_loo(gram: torch.Tensor, targets: torch.Tensor, ridges: Sequence
         raise InvalidParameterError(f"The 'targets' parameter of {owner} must have shape ({gram.shape[0]}, k). "
                                     f"Got a tensor of shape {tuple(targets.shape)} instead.")
     ridges = check_floats(ridges, "ridges", owner, low=0.0, low_open=True)
-    k = 0.5 * (gram + gram.T).to(torch.float64)
     y = targets.to(torch.float64)
-    s, u = torch.linalg.eigh(k)  # Theta = U diag(s) U^T
-    s = s.clamp_min(0.0)
-    scale = float(s.mean()) if float(s.mean()) > 0 else 1.0
-    uty = u.T @ y  # (n, k)
     best, table = None, {}
-    for rel in ridges:
-        lam = rel * scale
-        inv = 1.0 / (s + lam)  # (n,)
-        ay = u @ (inv[:, None] * uty)  # (n, k) = A Y
-        diag_a = (u.square() * inv[None, :]).sum(1)  # (n,) = diag(A)
+    for rel, lam, ay, diag_a in ridge_path(gram, y, ridges):
         loo_res = ay / diag_a[:, None]
         mse = float(loo_res.square().mean())
         table[rel] = mse
@@ -124,17 +204,22 @@ def kernel_ridge_loo(gram: torch.Tensor, targets: torch.Tensor, ridges: Sequence
             "loo_predictions": loo_pred, "loo_mse": table}
 
 
-def fit_temperature(outputs: torch.Tensor, labels: torch.Tensor) -> float:
+def fit_temperature(outputs: torch.Tensor, labels: torch.Tensor, smoothing: float = 0.0) -> float:
     """The T > 0 minimizing the cross-entropy of softmax(outputs / T) against ``labels``.
 
-    A 1-D convex problem in log T's neighbourhood; solved by a golden-section search over
-    log T in [log 1e-3, log 1e3] (60 iterations, relative precision ~1e-10).
+    ``smoothing`` eps in [0, 1) fits against the smoothed targets (1 - eps) onehot + eps / K
+    instead: on held-out outputs that are all classified correctly, the plain fit drives T
+    to its lower end (ever more confident, the likelihood keeps rising), and eps = 1/(n + 1)
+    -- one uniform pseudo-label per n real ones -- keeps T finite while barely moving it
+    otherwise. A 1-D convex problem in log T's neighbourhood; solved by a golden-section
+    search over log T in [log 1e-3, log 1e3] (60 iterations, relative precision ~1e-10).
     """
     out = outputs.to(torch.float64)
     lab = labels.to(out.device)
+    eps = check_float(smoothing, "smoothing", "fit_temperature", 0.0, 1.0, high_open=True)
 
     def ce(log_t: float) -> float:
-        return float(F.cross_entropy(out / math.exp(log_t), lab))
+        return float(F.cross_entropy(out / math.exp(log_t), lab, label_smoothing=eps))
 
     lo, hi = math.log(1e-3), math.log(1e3)
     g = (math.sqrt(5) - 1) / 2
@@ -163,8 +248,10 @@ def _kernel_targets(data) -> torch.Tensor:
     return data.y_train.to(torch.float64)
 
 
-def _kernel_split_metrics(pred: torch.Tensor, data, split: str, temperature: float) -> dict[str, float]:
-    """The test or train metrics of kernel predictions ``pred`` (n, k), on the CPU."""
+def kernel_split_metrics(pred: torch.Tensor, data, split: str, temperature: float) -> dict[str, float]:
+    """The metrics of kernel predictions ``pred`` (n, k) on ``split`` of ``data``, on the CPU:
+    mse and r2 (the definitions of the networks' rows), or accuracy, cross_entropy at
+    ``temperature`` and cross_entropy_raw at T = 1."""
     from ntkbook.train import _metrics
 
     y = getattr(data, f"y_{split}").cpu()
@@ -176,27 +263,22 @@ def _kernel_split_metrics(pred: torch.Tensor, data, split: str, temperature: flo
     return {"mse": metrics["mse"], "r2": metrics["r2"]}
 
 
-def fit_kernel_regression(kb: KernelBaseline, data) -> list[dict[str, Any]]:
-    """Fit the kernel baseline on one split: rows (split, metric, value).
+def fit_kernel_regression(kb: KernelBaseline, data, seed: int = 0) -> list[dict[str, Any]]:
+    """Fit the kernel baseline on one split, the ridge chosen by LOO: rows (split, metric, value).
 
-    Selects the ridge (and the temperature) by LOO on the training set, then fits and predicts
-    with :class:`ntkbook.regression.NTKRegressor`. Rows: ``fit`` (ridge, relative_ridge,
-    temperature), then ``train`` and ``test`` (mse, r2, or accuracy, cross_entropy with the
-    fitted temperature and cross_entropy_raw with T = 1).
+    Selects the ridge (and the temperature) by LOO on the training set, then predicts
+    Theta(X_*, X) (Theta + lambda I)^{-1} Y. ``seed`` picks the sampled Fourier matrix of an
+    ecrn kernel (:func:`fourier_matrix`). Rows: ``fit`` (ridge, relative_ridge, temperature),
+    then ``train`` and ``test`` (mse, r2, or accuracy, cross_entropy with the fitted
+    temperature and cross_entropy_raw with T = 1).
     """
-    from ntkbook.analytic import mlp_kernels
-    from ntkbook.regression import NTKRegressor
-
-    x_train, x_test = _flat64(data.x_train), _flat64(data.x_test)
     targets = _kernel_targets(data)  # (n, k)
-    opts = kb.kernel_options()
-    _, gram = mlp_kernels(x_train, x_train, **opts)  # (n, n), the kernel NTKRegressor uses
+    B = fourier_matrix(kb, _flat64(data.x_train).shape[1], seed)
+    gram = kernel_matrix(kb, data.x_train, B=B)  # (n, n)
     fit = kernel_ridge_loo(gram, targets, kb.ridges)
-    reg = NTKRegressor(kernel="analytic", ridge=fit["ridge"], architecture="mlp", **opts)
-    reg.fit(x_train.cpu().numpy(), targets.cpu().numpy())
-    inputs = {"train": x_train, "test": x_test} if len(x_test) else {"train": x_train}
-    preds = {split: torch.as_tensor(reg.predict(x.cpu().numpy())).reshape(len(x), -1)  # (n, k)
-             for split, x in inputs.items()}
+    preds = {"train": gram @ fit["weights"]}  # (n, k)
+    if len(data.x_test):
+        preds["test"] = kernel_matrix(kb, data.x_test, data.x_train, B=B) @ fit["weights"]
     rows = [{"split": "fit", "metric": "ridge", "value": fit["ridge"]},
             {"split": "fit", "metric": "relative_ridge", "value": fit["relative_ridge"]}]
     temperature = 1.0
@@ -204,7 +286,7 @@ def fit_kernel_regression(kb: KernelBaseline, data) -> list[dict[str, Any]]:
         temperature = fit_temperature(fit["loo_predictions"], data.y_train.cpu())
         rows.append({"split": "fit", "metric": "temperature", "value": temperature})
     for split, pred in preds.items():
-        metrics = _kernel_split_metrics(pred, data, split, temperature)
+        metrics = kernel_split_metrics(pred, data, split, temperature)
         rows += [{"split": split, "metric": m, "value": v} for m, v in metrics.items()]
     return rows
 

@@ -15,8 +15,15 @@ the model is initialized with s, so two configurations with the same seeds and d
 settings are compared on the same splits.
 
 Two kinds of model run here: the networks of :mod:`ntkbook.models`, trained by
-:func:`ntkbook.train.train`, and ``model="ntk_regression"``, the "conventional NTK model" of
-the paper, solved in closed form by :mod:`ntkbook.experiments.kernel_baseline`.
+:func:`ntkbook.train.train`, and ``model="ntk_regression"``, kernel regression with an
+analytic NTK (the paper's "conventional NTK model", or the ECRN's own kernel), solved in
+closed form by :mod:`ntkbook.experiments.kernel_baseline`.
+
+A configuration with a ``grid`` of candidates is *tuned*: on every seed (or on the first,
+``tune_on="first_seed"``) each candidate is fitted on the training split less a validation
+part, the best one on validation is selected, and only that one is evaluated on the test
+split, once (:mod:`ntkbook.experiments.tuning`, which also lists the rows such a run adds:
+``val``, ``tuning``, ``fit``, ``test`` at epoch 0, and per-example ``example`` rows).
 
 The cache. A result is stored in ``results_dir`` as ``<stem>.csv`` plus a JSON sidecar
 ``<stem>.json`` (the stem names the dataset, the model and the configuration hash). The
@@ -117,6 +124,16 @@ class ExperimentConfig:
     ntk_probe: number of training points in the NTK probe set.
     ntk_top_k, ntk_method: see :class:`ntkbook.train.NTKTracker`.
     dtype: "float32" or "float64", for both data and model.
+    grid: candidates for model selection, each a dict of overrides (keys among
+        :data:`ntkbook.experiments.tuning.GRID_KEYS`; ``model_kwargs`` is merged); [] (the
+        default) trains the configuration as it is. Every model of a benchmark gets a grid
+        of the same length: the same budget.
+    validation: the fraction of the training split held out for selection (0 with no grid).
+    tune_on: "every_seed" (select on every seed) or "first_seed" (select on the first seed,
+        train only the selected candidate on the others).
+    patience: early stopping of a tuned network after this many epochs without a better
+        validation score (0: train every epoch, still keeping the best one).
+    per_example: keep the per-example test scores of a tuned run (``example`` rows).
     """
 
     dataset: str
@@ -137,6 +154,11 @@ class ExperimentConfig:
     ntk_top_k: int = 10
     ntk_method: str = "auto"
     dtype: str = "float32"
+    grid: list[dict[str, Any]] = field(default_factory=list)
+    validation: float = 0.0
+    tune_on: str = "every_seed"
+    patience: int = 0
+    per_example: bool = False
 
     def __post_init__(self) -> None:
         from ntkbook.data import DATASETS
@@ -160,6 +182,7 @@ class ExperimentConfig:
         check_int(self.ntk_every, "ntk_every", owner, low=0)
         check_int(self.ntk_probe, "ntk_probe", owner)
         check_int(self.ntk_top_k, "ntk_top_k", owner)
+        self._check_tuning(owner)
         if self.model == KERNEL_MODEL:
             self.kernel()  # checks model_kwargs
             if self.loss not in (None, "mse"):
@@ -170,6 +193,37 @@ class ExperimentConfig:
         except (TypeError, ValueError) as exc:
             raise InvalidParameterError(f"The fields of ExperimentConfig must be JSON-serializable (they "
                                         f"make its cache key): {exc}.") from None
+
+    def _check_tuning(self, owner: str) -> None:
+        from ntkbook.experiments.tuning import GRID_KEYS, TUNE_ON
+
+        if not isinstance(self.grid, (list, tuple)) or not all(isinstance(c, dict) for c in self.grid):
+            fail("grid", owner, "a list of dicts (one per candidate)", self.grid)
+        self.grid = [dict(c) for c in self.grid]
+        for c in self.grid:
+            if set(c) - set(GRID_KEYS) or not isinstance(c.get("model_kwargs", {}), dict):
+                fail("grid", owner, f"a list of dicts with keys among {list(GRID_KEYS)} ('model_kwargs' a dict)", self.grid)
+        self.validation = check_float(self.validation, "validation", owner, 0.0, 1.0, high_open=True)
+        if self.grid and self.validation == 0.0:
+            fail("validation", owner, "a fraction in (0, 1) when a grid is given (the candidates are compared on it)",
+                 self.validation)
+        check_option(self.tune_on, "tune_on", owner, TUNE_ON)
+        check_int(self.patience, "patience", owner, low=0)
+        check_bool(self.per_example, "per_example", owner)
+        from ntkbook.experiments.tuning import candidate_config
+
+        for c in self.grid:  # each candidate must be a valid configuration itself
+            candidate_config(self, c)
+
+    @property
+    def tuned(self) -> bool:
+        """Whether runs select among candidates on a validation split."""
+        return bool(self.grid) or self.validation > 0
+
+    def candidates(self) -> list[tuple[int, dict[str, Any]]]:
+        """(index, overrides) of every candidate; a validation split without a grid has one
+        candidate, the configuration itself."""
+        return list(enumerate(self.grid)) if self.grid else [(0, {})]
 
     @property
     def name(self) -> str:
@@ -392,10 +446,14 @@ def _run_network(config: ExperimentConfig, data, seed: int, device: torch.device
 def _run_kernel(config: ExperimentConfig, data, seed: int, solved: dict[str, list]
                 ) -> tuple[pd.DataFrame, dict]:
     """Solve the kernel baseline on one split (epoch 0); ``solved`` maps a data digest to its
-    rows, so a split seen before (the same examples in another order) is not solved again."""
-    key = split_digest(data)
+    rows, so a split seen before (the same examples in another order) is not solved again
+    (unless the kernel samples its Fourier matrix with the seed)."""
+    from ntkbook.experiments.kernel_baseline import fourier_matrix
+
+    kb = config.kernel()
+    key = split_digest(data) + (f":{seed}" if fourier_matrix(kb, 1, seed) is not None else "")
     if key not in solved:
-        solved[key] = fit_kernel_regression(config.kernel(), data)
+        solved[key] = fit_kernel_regression(kb, data, seed)
     frame = pd.DataFrame([{"epoch": 0, **r} for r in solved[key]], columns=["epoch", "split", "metric", "value"])
     info = {"seed": seed, "diverged": False, "diverged_epoch": None, "cause": None, "epochs_run": 0}
     return frame, info
@@ -405,14 +463,20 @@ def _run_seeds(config: ExperimentConfig, device: torch.device, progress: bool | 
                ) -> tuple[pd.DataFrame, list[dict]]:
     """One run per seed: the tidy frame (columns RESULT_COLUMNS) and the per-seed records."""
     from ntkbook.data import load_dataset
+    from ntkbook.experiments.tuning import run_tuned_seed
 
     frames, runs, solved = [], [], {}
+    candidates = config.candidates()
     for seed in config.seeds:
         t0 = time.perf_counter()
         data_seed = seed if config.data_seed is None else config.data_seed
         data = load_dataset(config.dataset, seed=data_seed, device=device, dtype=DTYPES[config.dtype],
                             **config.dataset_kwargs)
-        if config.model == KERNEL_MODEL:
+        if config.tuned:
+            frame, info = run_tuned_seed(config, data, seed, device, progress, candidates, solved)
+            if config.tune_on == "first_seed" and info.get("candidate") is not None:
+                candidates = [c for c in candidates if c[0] == info["candidate"]]  # the others train it only
+        elif config.model == KERNEL_MODEL:
             frame, info = _run_kernel(config, data, seed, solved)
         else:
             frame, info = _run_network(config, data, seed, device, progress)

@@ -28,8 +28,9 @@ def plot_model_intervals(summary: pd.DataFrame, metric: str, *, ax, n_expected: 
                          log: bool = False, order=None):
     """Mean and 95 % confidence interval of ``metric`` for each model (one row per model).
 
-    ``summary`` is the output of :func:`ntkbook.experiments.runs.summarize` (columns model, metric,
-    n, mean, ci_low, ci_high). When ``n_expected`` is given, a model with fewer seeds is
+    ``summary`` is the output of :meth:`ntkbook.experiments.benchmarks.BenchmarkResult.summary`
+    or :func:`ntkbook.experiments.runs.summarize` (columns model, metric, n, mean, ci_low,
+    ci_high). When ``n_expected`` is given, a model with fewer seeds is
     annotated "n of N seeds" (the others diverged); an interval that is not finite (n < 2) is
     drawn as a bare point and annotated.
     """
@@ -69,8 +70,10 @@ def plot_model_intervals(summary: pd.DataFrame, metric: str, *, ax, n_expected: 
 def plot_paired_differences(comparisons, *, ax, labels=None):
     """Paired differences (a - b) with their 95 % intervals, and the zero line.
 
-    ``comparisons`` is a list of :class:`ntkbook.experiments.runs.PairedComparison`; ``labels``
-    overrides the default "a - b" names.
+    ``comparisons`` is a list of :class:`ntkbook.experiments.benchmarks.Comparison` or
+    :class:`ntkbook.experiments.runs.PairedComparison` (anything with model_a, model_b,
+    metric, n, mean_difference, ci_low and ci_high); ``labels`` overrides the default
+    "a - b" names.
     """
     comparisons = list(comparisons)
     if not comparisons:
