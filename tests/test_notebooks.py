@@ -112,7 +112,7 @@ def test_unchanged_notebook_is_not_rerun_but_a_changed_parameter_is(toy):
 @pytest.mark.slow
 def test_a_changed_package_source_reruns_the_notebook(toy, monkeypatch):
     notebooks.run_notebook("toy", profile="ci", progress=False)
-    monkeypatch.setattr(notebooks, "package_fingerprint", lambda: "a different package")
+    monkeypatch.setattr(notebooks, "package_fingerprint", lambda source: "a different package")
     assert notebooks.run_notebook("toy", profile="ci", progress=False).executed
 
 

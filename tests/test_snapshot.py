@@ -48,7 +48,7 @@ CHAPTER = textwrap.dedent(
 def point_paths_at(root: Path, monkeypatch) -> None:
     """Point the whole pipeline at the book in ``root``, with the package's fingerprint held
     fixed (the real one changes whenever a source file of the package is edited)."""
-    monkeypatch.setattr(notebooks, "package_fingerprint", lambda: "the toy package")
+    monkeypatch.setattr(notebooks, "package_fingerprint", lambda source: "the toy package")
     for name, value in {
         "ROOT": root, "NOTEBOOK_DIR": root / "notebooks", "PROFILE_DIR": root / "profiles",
         "EXECUTED_DIR": root / "book" / "executed", "MEASURED_DIR": root / "book" / "measured",

@@ -167,7 +167,7 @@ def run_inputs(
         parameters=json.loads(json.dumps(stamps.without_placement(parameters), default=str)),
         profile=profile,
         profile_file=stamps.sha256_bytes(profile_text.encode()),
-        package=package_fingerprint(),
+        package=package_fingerprint(source),
         depends_on=stamps.depends_on_files(depends_on or [], profile, exclude),
         canonical=canonical,
     )
@@ -452,7 +452,7 @@ def chapter_status(name: str | os.PathLike, profile: str) -> Status:
         return Status(plan.stem, profile, plan.output, "stale",
                       [f"claim records it saved changed since: {', '.join(changed)}"], stamp)
     return Status(plan.stem, profile, plan.output, "stale",
-                  stamps.differences(stamp, plan.inputs, stamps.package_parts()), stamp)
+                  stamps.differences(stamp, plan.inputs, stamps.package_parts(plan.source)), stamp)
 
 
 def run_notebook(
@@ -549,7 +549,7 @@ def run_notebook(
         "parameters": plan.effective,
         "placement": plan.placement,
         "inputs": plan.inputs.as_dict(),
-        "package_parts": stamps.package_parts(),
+        "package_parts": stamps.package_parts(plan.source),
         "seconds": seconds,
         "finished": stamps.utc_now(),
         **made_from,

@@ -3,12 +3,13 @@
 Beside every executed notebook ``NAME.ipynb`` the pipeline writes ``.NAME.stamp.json``:
 
 * ``inputs``: everything the output depends on, each part hashed on its own (the source,
-  the effective parameters, the profile and its file, the ``ntkbook`` package, the files
+  the effective parameters, the profile and its file, the ``ntkbook`` modules the chapter
+  imports directly or through each other (:func:`ntkbook._fingerprint.modules_read_by`), the files
   the notebook declares in ``depends_on``, whether the run was canonical), and
   ``fingerprint``, the hash of them all, which decides whether a run is up to date;
 * ``records``: the claim records the run saved, with their hashes;
-* ``package_parts``: a hash per top-level part of the package, so that a stamp made stale
-  by a change to the package can say which part changed;
+* ``package_parts``: a hash per package file the chapter imports, so that a stamp made
+  stale by a change to the package can say which modules changed;
 * the run's provenance, for the page banner: ``commit`` (and ``dirty`` when the sources
   differed from it), ``machine`` (CPU model, cores, torch threads, GPU if any), ``placement``
   (the device it ran on), ``seconds`` of wall time, ``finished`` (UTC), ``profile``.
@@ -74,7 +75,7 @@ class Inputs:
     parameters: dict[str, Any]  # the effective parameters, placement left out
     profile: str
     profile_file: str  # sha256 of the profile's override file ("" hashed when there is none)
-    package: str  # ntkbook._fingerprint.package_fingerprint()
+    package: str  # ntkbook._fingerprint.package_fingerprint(source): the modules it imports
     depends_on: dict[str, str] = field(default_factory=dict)  # root-relative path -> sha256
     canonical: bool = True
 
@@ -101,23 +102,18 @@ def depends_on_files(patterns: list[str], profile: str, exclude: tuple[Path, ...
     return found
 
 
-def package_parts() -> dict[str, str]:
-    """A hash per top-level module or subpackage of ``ntkbook`` (``plots``, ``models.py``,
-    ...): not an input, only what lets a stale stamp say which part of the package changed."""
-    from ntkbook._fingerprint import PACKAGE_DIR
+def package_parts(source: Path) -> dict[str, str]:
+    """A hash per package file the notebook ``source`` can import (``models.py``,
+    ``ntk/empirical.py``, ...): not an input, only what lets a stale stamp say which module changed."""
+    from ntkbook._fingerprint import modules_read_by
 
-    digests: dict[str, "hashlib._Hash"] = {}
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        rel = path.relative_to(PACKAGE_DIR)
-        digest = digests.setdefault(rel.parts[0], hashlib.sha256())
-        digest.update(str(rel).encode())
-        digest.update(path.read_bytes())
-    return {name: digest.hexdigest() for name, digest in digests.items()}
+    return modules_read_by(source)
 
 
 def _changed_parts(old: dict, new: dict) -> str:
     names = sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
-    return f" (ntkbook.{', ntkbook.'.join(n.removesuffix('.py') for n in names)})" if names else ""
+    modules = [n.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for n in names]
+    return f" (ntkbook.{', ntkbook.'.join(modules)})" if names else ""
 
 
 def differences(stamp: dict | None, now: Inputs, parts: dict[str, str] | None = None) -> list[str]:
