@@ -169,10 +169,11 @@ def canonical(tmp_path, monkeypatch):
     return folder
 
 
-def test_every_claim_has_one_of_the_three_kinds():
-    from ntkbook.claims.registry import KINDS
+def test_every_claim_has_one_of_the_four_kinds():
+    from ntkbook.claims.registry import KINDS, status_of
 
-    assert set(KINDS) == {"sanity", "theory", "paper"}
+    assert set(KINDS) == {"sanity", "theory", "paper", "beyond"}
+    assert status_of("supported", "beyond") == "holds" and status_of("not supported", "beyond") == "does not hold"
     assert {c.kind for c in CLAIMS.values()} <= set(KINDS)
 
 

@@ -172,12 +172,13 @@ def test_the_kind_comes_from_the_registry_not_from_the_record(tmp_path):
     assert row["kind"] == "sanity" and row["status"] == "passed"
 
 
-def test_the_summary_counts_paper_claims_raw_and_adjusted_then_theory_then_sanity(tmp_path):
+def test_the_summary_counts_paper_claims_raw_and_adjusted_then_theory_then_open_questions_then_sanity(tmp_path):
     from ntkbook.claims.report import summary_counts
 
     record_claim("ntk_psd", interval_rule(0.0, 0.0, 0.0, (-1, 1)), profile="ci", seeds=1, results_dir=tmp_path)
     summary = summary_counts(reproduction_table("ci", results_dir=tmp_path))
-    assert list(summary.index) == ["paper claims (raw)", "paper claims (Holm-adjusted)", "theory results", "sanity checks"]
+    assert list(summary.index) == ["paper claims (raw)", "paper claims (Holm-adjusted)", "theory results",
+                                   "open questions (beyond the paper)", "sanity checks"]
     n_paper = sum(c.kind == "paper" for c in CLAIMS.values())
     assert summary.loc["paper claims (raw)"].sum() == n_paper == summary.loc["paper claims (Holm-adjusted)"].sum()
     assert summary.loc["sanity checks", "passed"] == 1

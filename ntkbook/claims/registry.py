@@ -10,6 +10,8 @@ that tests it, where the claim comes from and its kind:
   *failed* and *inconclusive*.
 - ``theory``: a theory result the paper rests on (Jacot et al., Lee et al., Arora et al.).
 - ``paper``: a claim the paper itself makes.
+- ``beyond``: a question the paper leaves open (its open questions and next checks),
+  answered by the book's part "Beyond the paper": the answer *holds* or *does not hold*.
 
 The kind lives here, not in the records: the report takes it from the registry, so
 records saved before kinds existed read the same as new ones.
@@ -58,8 +60,8 @@ from ntkbook.claims.rules import INCONCLUSIVE, NOT_SUPPORTED, RULES, SUPPORTED, 
 
 CLAIMS_DIR_ENV = "NTKBOOK_CLAIMS_DIR"  # set by the pipeline for a canonical run only
 
-SANITY, THEORY, PAPER = "sanity", "theory", "paper"
-KINDS = (PAPER, THEORY, SANITY)  # the order the report lists them in
+SANITY, THEORY, PAPER, BEYOND = "sanity", "theory", "paper", "beyond"
+KINDS = (PAPER, THEORY, BEYOND, SANITY)  # the order the report lists them in
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Claim:
     text: str  # the claim, as the paper or the theory paper makes it
     chapter: str  # the notebook stem that tests it
     source: str  # where it comes from: the paper (and its section/equation) or a theory paper
-    kind: str  # one of KINDS: "paper" (the paper's own claim), "theory" (a result it rests on), "sanity" (correct software)
+    kind: str  # one of KINDS: "paper" (the paper's own claim), "theory" (a result it rests on), "beyond" (an open question), "sanity" (correct software)
     tested_as: str = ""  # the testable form the chapter checks, where it is narrower than the text
 
     def __post_init__(self):
@@ -140,13 +142,28 @@ CLAIMS: dict[str, Claim] = {
         Claim("cifar_accuracy_vs_ntk", "On the CIFAR-10 5k subset the ECRN has higher test accuracy than NTK kernel regression.", "13_cifar10", "arXiv:2512.08264, key results (CIFAR-10 subset); setup reconstructed", "paper"),
         Claim("cifar_cross_entropy_vs_ntk", "On the CIFAR-10 5k subset the ECRN has lower test cross-entropy than NTK kernel regression.", "13_cifar10", "arXiv:2512.08264, key results (CIFAR-10 subset); setup reconstructed", "paper"),
         Claim("cifar_accuracy_vs_resnet18", "On the CIFAR-10 5k subset the ECRN has higher test accuracy than ResNet-18.", "13_cifar10", "arXiv:2512.08264, key results (CIFAR-10 subset); setup reconstructed", "paper"),
+        # Beyond the paper: its open questions and next checks, answered
+        Claim("attention_alpha_bounds_lambda_max", "In a pre-norm Transformer encoder whose attention and MLP branches are scaled by alpha_l, the growth of lambda_max during training is bounded by a term proportional to alpha_l^2, as the paper claims for residual MLPs.", "17_beyond_attention", "the paper's open question 2 (eigenvalue control in attention models); the bound of Eq. (15) as reconstructed in chapter 06", BEYOND,
+              tested_as="with each run's step set from its own lambda_max(0), the log-log exponent k of the excess growth G - G_0 against alpha is at least 2, which a bound with one C for every alpha down to 0 requires"),
+        Claim("attention_depth_scaling_flattens_lambda_max", "Scaling the branches by alpha_l = 1/sqrt(L) keeps lambda_max at initialization from growing with the depth L of the Transformer, as it grows with alpha_l = 1.", "17_beyond_attention", "the paper's open question 2; the paper's residual scaling rule (mechanism 2) carried over to attention blocks", BEYOND,
+              tested_as="the log-log slope of lambda_max(0) against L with alpha_l = 1/sqrt(L) is below the slope with alpha_l = 1 (their paired difference over seeds is below 0)"),
+        Claim("attention_width_reduces_kernel_change", "As the model width of the scaled Transformer grows, the relative change of its NTK during training decreases.", "17_beyond_attention", "the paper's open question 2; the lazy-training limit (Jacot et al. 2018) for attention networks", BEYOND,
+              tested_as="the log-log slope of the final relative change against the width is below 0"),
+        Claim("cntk_matches_wide_cnns", "The analytic NTK of a ReLU convolutional network is the limit of the empirical NTKs of random CNNs as their width grows, with relative error falling like width^(-1/2).", "18_beyond_scale", "Arora et al. 2019 (exact computation of the convolutional NTK); the central-limit rate of chapter 02", THEORY,
+              tested_as="the log-log slope of the relative error of the mean empirical NTK against the number of channels lies in [-0.75, -0.25]"),
+        Claim("cntk_beats_fc_ntk", "On CIFAR-10, kernel regression with the convolutional NTK has higher test accuracy than with the fully connected NTK on flattened pixels.", "18_beyond_scale", "Arora et al. 2019 (CNTK against FC-NTK on CIFAR-10); the conventional NTK for images, which chapter 13 does not use", BEYOND,
+              tested_as="at the largest training size run, both kernels with ridge and temperature chosen on validation images, the paired bootstrap interval of the accuracy difference over test images is above 0"),
+        Claim("ecrn_lambda_max_depth_growth", "At fixed width and alpha_l, the ECRN's lambda_max at initialization grows with depth no faster than sum_l alpha_l^2, which grows linearly in the number of blocks.", "18_beyond_scale", "the paper's next check 1 (scale); the bound of Eq. (15) as reconstructed in chapter 06", BEYOND,
+              tested_as="from 2 to 32 residual blocks, the log-log slope of lambda_max(0) against the number of blocks is at most 1"),
     ]
 }
 
 REPRODUCED, NOT_REPRODUCED, PASSED, FAILED = "reproduced", "not reproduced", "passed", "failed"
+HOLDS, DOES_NOT_HOLD = "holds", "does not hold"
 STATUS = {SUPPORTED: REPRODUCED, NOT_SUPPORTED: NOT_REPRODUCED, INCONCLUSIVE: INCONCLUSIVE, VACUOUS: VACUOUS}
 SANITY_STATUS = {SUPPORTED: PASSED, NOT_SUPPORTED: FAILED, INCONCLUSIVE: INCONCLUSIVE, VACUOUS: VACUOUS}
-KIND_STATUS = {PAPER: STATUS, THEORY: STATUS, SANITY: SANITY_STATUS}  # a rule's verdict -> the report's status, by kind
+BEYOND_STATUS = {SUPPORTED: HOLDS, NOT_SUPPORTED: DOES_NOT_HOLD, INCONCLUSIVE: INCONCLUSIVE, VACUOUS: VACUOUS}
+KIND_STATUS = {PAPER: STATUS, THEORY: STATUS, BEYOND: BEYOND_STATUS, SANITY: SANITY_STATUS}  # a rule's verdict -> the report's status, by kind
 NOT_RUN = "not run in this profile"
 MODEL_FIELDS = ("metric", "mean", "low", "high", "n")  # one entry of values["models"]
 

@@ -45,6 +45,9 @@ from ntkbook.claims.registry import (
     CLAIMS,
     FAILED,
     KINDS,
+    BEYOND,
+    DOES_NOT_HOLD,
+    HOLDS,
     NOT_REPRODUCED,
     NOT_RUN,
     PAPER,
@@ -58,11 +61,11 @@ from ntkbook.claims.registry import (
 from ntkbook.claims.rules import INCONCLUSIVE, VACUOUS
 from ntkbook.stats import holm
 
-STATUS_ORDER = [REPRODUCED, NOT_REPRODUCED, PASSED, FAILED, INCONCLUSIVE, VACUOUS, NOT_RUN]
+STATUS_ORDER = [REPRODUCED, NOT_REPRODUCED, HOLDS, DOES_NOT_HOLD, PASSED, FAILED, INCONCLUSIVE, VACUOUS, NOT_RUN]
 HOLM_LEVEL = 0.05  # the family-wise error rate the adjusted statuses control (the 95 % of the intervals)
 NO_TEST = "no test"
 NOT_ADJUSTED = "not adjusted"
-KIND_NAMES = {PAPER: "paper claims", THEORY: "theory results", SANITY: "sanity checks"}
+KIND_NAMES = {PAPER: "paper claims", THEORY: "theory results", BEYOND: "open questions (beyond the paper)", SANITY: "sanity checks"}
 
 
 class ReportError(ValueError):
