@@ -256,11 +256,11 @@ def fourier_kernel(x1, x2, B):
 def expected_fourier_kernel(x1, x2=None, *, fourier_scale):
     """E_B[phi(x).phi(x') / (2m)] over B_kj ~ N(0, sigma^2), sigma = fourier_scale, (N1, N2).
 
-    For b ~ N(0, sigma^2 I_d), E[cos(2 pi b.t)] = Re E[exp(i 2 pi b.t)] = exp(-2 pi^2 sigma^2 |t|^2)
+    For b ~ N(0, sigma^2 I_d), E[cos(2 pi b.t)] = Re E[exp(i 2 pi b.t)] = exp(-2 pi^2 sigma^2 ||t||^2)
     (the Gaussian characteristic function), hence::
 
-        E[phi(x).phi(x')]        = m exp(-2 pi^2 sigma^2 |x - x'|^2)
-        E[phi(x).phi(x') / (2m)] = (1/2) exp(-2 pi^2 sigma^2 |x - x'|^2)
+        E[phi(x).phi(x')]        = m exp(-2 pi^2 sigma^2 ||x - x'||^2)
+        E[phi(x).phi(x') / (2m)] = (1/2) exp(-2 pi^2 sigma^2 ||x - x'||^2)
 
     a Gaussian (RBF) kernel of length scale 1 / (2 pi sigma), exact in expectation for any m and
     the m -> inf limit of :func:`fourier_kernel` (Rahimi & Recht 2007; Tancik et al. 2020).
@@ -353,7 +353,7 @@ def ecrn_kernels(x1, x2=None, *, depth, alpha="1/sqrt(L)", drop_prob="linear:0.1
 
     (nu = 0 for the odd tanh and erf.) The input kernel k_in is x.x'/d when n_fourier = 0,
     :func:`fourier_kernel` (x, x', B) for a given B, and otherwise
-    :func:`expected_fourier_kernel`, (1/2) exp(-2 pi^2 fourier_scale^2 |x - x'|^2), the limit
+    :func:`expected_fourier_kernel`, (1/2) exp(-2 pi^2 fourier_scale^2 ||x - x'||^2), the limit
     n_fourier -> inf of a random B. B is a fixed buffer (trainable_fourier=False).
 
     Parameters

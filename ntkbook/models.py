@@ -215,10 +215,11 @@ class ECRN(nn.Module):
     ----------
     in_features, out_features : int
         Input dimension d and number of outputs.
-    width, depth, n_fourier, fourier_scale, alpha, drop_prob, activation, parameterization,
-    trainable_fourier, w_std, b_std, seed
+    width, depth, n_fourier, fourier_scale, alpha, drop_prob, activation, parameterization, trainable_fourier, w_std, b_std, seed
         See :class:`ECRNConfig`, where each field's trade-off is stated.
 
+    Notes
+    -----
     Stochastic-depth mask contract (used by :mod:`ntkbook.ntk`): :meth:`sample_depth_mask`
     draws m ~ Bernoulli(1 - p), :meth:`set_depth_mask` fixes m for every later forward pass
     (train and eval) until ``set_depth_mask(None)``. Without a fixed mask, training mode draws
