@@ -246,10 +246,8 @@ def test_every_figure_is_at_least_one_and_a_half_times_sharper_than_shown_or_svg
             if not fig["svg"] and ratio < SHARPNESS:
                 name = fig["figure"] or Path(fig["src"]).name[:16]
                 blurry.append(f"{Path(doc).name}: {name} ({fig['natural'][0]} px shown at {fig['shown'][0]} px, {ratio:.2f}x)")
-    if blurry:
-        # The figures are drawn by ntkbook.plots (another part of issue 13: save at 2x or SVG).
-        pytest.xfail(f"{len(blurry)} figure(s) of the {book.name} book are below {SHARPNESS}x their displayed "
-                     f"size (ntkbook.plots saves them at 100 dpi): " + "; ".join(blurry))
+    assert not blurry, (f"{len(blurry)} figure(s) of the {book.name} book are below {SHARPNESS}x their displayed "
+                        f"size (ntkbook.plots.core.glue_figure saves them at DPI): " + "; ".join(blurry))
 
 
 def test_each_chapter_offers_its_executed_notebook_and_its_jupytext_source(pages, server, book):

@@ -83,16 +83,16 @@ def plot_expected_ntk_gaps(table: pd.DataFrame, *, ax_bias, ax_z=None):
     and the round-off tolerance the claim is judged against. Right (when ``ax_z`` is given and the table has the Monte
     Carlo columns): the distance from a Monte Carlo mean in units of its standard error
     (z), with z = 1, what the exact mean itself gives."""
-    plot_mean_band(table, "p", "formula_bias", ax=ax_bias, label="(1 - p) weighted formula (Eq. 17, reconstr.)", log=True)
-    plot_mean_band(table, "p", "eval_bias", ax=ax_bias, label="eval-mode kernel, (1 - p)^2", marker="s", log=True)
+    plot_mean_band(table, "p", "formula_bias", ax=ax_bias, label=r"$(1 - p)$-weighted formula (Eq. 17, reconstr.)", log=True)
+    plot_mean_band(table, "p", "eval_bias", ax=ax_bias, label=r"eval-mode kernel, $(1 - p)^2$", marker="s", log=True)
     plot_mean_band(table, "p", "roundoff", ax=ax_bias, label="measured round-off (two NTK methods)", marker="v",
                    linestyle=":", color="0.5", log=True)
     tol = table.groupby("p", sort=True)["tolerance"].max()
     ax_bias.plot(tol.index, tol.to_numpy(float), "--", color="0.2", label="round-off tolerance (the rule)")
     ax_bias.set_yscale("log")
     ax_bias.set_xlabel("drop probability p")
-    ax_bias.set_ylabel("relative distance from exact E[Theta]")
-    ax_bias.legend(fontsize=7)
+    ax_bias.set_ylabel(r"relative distance from exact $\mathrm{E}[\Theta]$")
+    ax_bias.legend()
     if ax_z is None or "formula_z" not in table.columns:
         return
     z_range = (0.0, math.inf)  # z is a ratio of norms
@@ -102,8 +102,8 @@ def plot_expected_ntk_gaps(table: pd.DataFrame, *, ax_bias, ax_z=None):
                    bounds=z_range)
     ax_z.axhline(1.0, color="0.5", linewidth=1)
     ax_z.set_xlabel("drop probability p")
-    ax_z.set_ylabel("z = ||MC mean - ref|| / ||std. error||")
-    ax_z.legend(fontsize=8)
+    ax_z.set_ylabel(r"$z = \|\bar\Theta_{\mathrm{MC}} - \Theta_{\mathrm{ref}}\| / \|\mathrm{s.e.}\|$")
+    ax_z.legend()
 
 
 def plot_kernel_change_by_mask(table: pd.DataFrame, *, ax_mean, ax_std):
@@ -115,11 +115,11 @@ def plot_kernel_change_by_mask(table: pd.DataFrame, *, ax_mean, ax_std):
         ax_mean.fill_between(stats["epoch"], stats["min"], stats["max"], color=line.get_color(), alpha=0.2, linewidth=0)
         ax_std.plot(stats["epoch"], stats["std"].fillna(0.0), marker="o", markersize=3, color=line.get_color(), label=f"p = {p:g}")
     ax_mean.set_xlabel("epoch")
-    ax_mean.set_ylabel("||Theta_t - Theta_0||_F / ||Theta_0||_F")
-    ax_mean.legend(fontsize=8)
+    ax_mean.set_ylabel(r"$\|\Theta_t - \Theta_0\|_F / \|\Theta_0\|_F$")
+    ax_mean.legend()
     ax_std.set_xlabel("epoch")
     ax_std.set_ylabel("std across mask draws")
-    ax_std.legend(fontsize=8)
+    ax_std.legend()
 
 
 def plot_paired_errors(diffs: pd.DataFrame, *, ax=None, labels=("with", "without")):
@@ -143,14 +143,14 @@ def plot_bscale_errors(table: pd.DataFrame, *, ax=None):
         ax = plt.gca()
     plot_mean_band(table, "fourier_scale", "train_mse", ax=ax, label="train MSE (fitted points)", log=True)
     if "val_mse" in table.columns:
-        plot_mean_band(table, "fourier_scale", "val_mse", ax=ax, label="validation MSE (chooses sigma)", marker="^",
+        plot_mean_band(table, "fourier_scale", "val_mse", ax=ax, label=r"validation MSE (chooses $\sigma$)", marker="^",
                        linestyle="--", log=True)
     plot_mean_band(table, "fourier_scale", "test_mse", ax=ax, label="test MSE", marker="s", log=True)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("Fourier scale sigma")
+    ax.set_xlabel(r"Fourier scale $\sigma$")
     ax.set_ylabel("MSE")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 
@@ -171,9 +171,9 @@ def plot_bscale_frequency_errors(table: pd.DataFrame, frequencies, *, ax=None):
     ax.axhline(1.0, color="0.3", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("Fourier scale sigma")
+    ax.set_xlabel(r"Fourier scale $\sigma$")
     ax.set_ylabel("relative error of the component (test grid)")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 
@@ -182,13 +182,13 @@ def plot_bscale_rank(table: pd.DataFrame, *, ax=None, n_train=None):
     points (the largest possible rank) as a dotted line."""
     if ax is None:
         ax = plt.gca()
-    plot_mean_band(table, "fourier_scale", "effective_rank", ax=ax, label="effective rank of Theta_0")
+    plot_mean_band(table, "fourier_scale", "effective_rank", ax=ax, label=r"effective rank of $\Theta_0$")
     if n_train is not None:
         ax.axhline(n_train, color="0.3", linestyle=":", linewidth=1, label=f"N = {n_train}")
     ax.set_xscale("log")
-    ax.set_xlabel("Fourier scale sigma")
+    ax.set_xlabel(r"Fourier scale $\sigma$")
     ax.set_ylabel("effective rank")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 
@@ -203,8 +203,8 @@ def plot_width_trajectories(table: pd.DataFrame, *, ax=None):
         plot_mean_band(g, "epoch", "kernel_change", ax=ax, label=f"width {width}", markersize=3, log=True)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("||Theta_t - Theta_0||_F / ||Theta_0||_F")
-    ax.legend(fontsize=8)
+    ax.set_ylabel(r"$\|\Theta_t - \Theta_0\|_F / \|\Theta_0\|_F$")
+    ax.legend()
     return ax
 
 
@@ -230,5 +230,5 @@ def plot_width_loglog(final: pd.DataFrame, slope: float, intercept: float, *, ax
     ax.set_yscale("log")
     ax.set_xlabel("width n")
     ax.set_ylabel("final relative NTK change")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax

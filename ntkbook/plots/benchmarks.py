@@ -12,6 +12,9 @@ import math
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from ntkbook.plots.core import readable_log_axis
 
 __all__ = ["plot_model_intervals", "plot_paired_differences", "plot_learning_curves",
            "plot_ntk_evolution", "plot_kernel_change"]
@@ -54,15 +57,17 @@ def plot_model_intervals(summary: pd.DataFrame, metric: str, *, ax, n_expected: 
                         capsize=4)
         else:
             ax.plot(mean, i, "o", color=color)
-            ax.annotate(" interval undefined (n < 2)", (mean, i), va="center", fontsize=8)
+            ax.annotate(" interval undefined (n < 2)", (mean, i), va="center")
         if n_expected is not None and n < n_expected:
-            ax.annotate(f" {n} of {n_expected} seeds", (mean, i), va="bottom", fontsize=8,
+            ax.annotate(f" {n} of {n_expected} seeds", (mean, i), va="bottom",
                         color="C3")
     ax.set_yticks(range(len(models)), models)
     ax.set_ylim(-0.6, len(models) - 0.4)
     ax.invert_yaxis()
     if log:
         ax.set_xscale("log")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.set_xlabel(f"test {metric} (mean, 95 % CI)")
     return ax
 
@@ -90,8 +95,9 @@ def plot_paired_differences(comparisons, *, ax, labels=None):
                         fmt="o", color=f"C{i}", capsize=4)
         else:
             ax.plot(c.mean_difference, i, "o", color=f"C{i}")
-        ax.annotate(f"  n = {c.n}", (c.mean_difference, i), va="bottom", fontsize=8)
+        ax.annotate(f"  n = {c.n}", (c.mean_difference, i), va="bottom")
     ax.axvline(0.0, color="0.3", linewidth=1)
+    ax.xaxis.set_major_locator(MaxNLocator(5))  # long tick labels such as -0.125 collide at 7+ ticks
     ax.set_yticks(range(len(comparisons)), labels)
     ax.set_ylim(-0.6, len(comparisons) - 0.4)
     ax.invert_yaxis()
@@ -157,6 +163,7 @@ def plot_ntk_evolution(evolution: pd.DataFrame, *, ax, normalize: bool = True, o
         ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}", alpha=0.2,
                         linewidth=0)
     ax.set_yscale("log")
+    readable_log_axis(ax.yaxis)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel + (r" / $\lambda_{\max}(0)$" if normalize else ""))
     return ax
@@ -176,12 +183,23 @@ def plot_kernel_change(evolution: pd.DataFrame, *, ax, order=None):
         raise ValueError("plot_kernel_change got non-finite values; refusing to draw them "
                          "silently.")
     models = [m for m in (order or d.model.unique()) if m in set(d.model)]
-    for i, model in enumerate(models):
-        stats = d[d.model == model].groupby("epoch").value.agg(["median", "min", "max"])
-        ax.plot(stats.index, stats["median"], marker="o", color=f"C{i}", label=model)
-        ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}", alpha=0.2,
-                        linewidth=0)
+    epochs = sorted(d.epoch.unique())
+    if len(epochs) == 1:  # one epoch: a line plot would be a column of dots on a degenerate axis
+        for i, model in enumerate(models):
+            v = d[d.model == model].value
+            med = float(v.median())
+            ax.errorbar([i], [med], yerr=[[med - v.min()], [v.max() - med]], fmt="o", color=f"C{i}", capsize=4)
+        ax.set_xticks(range(len(models)), models, rotation=20, ha="right")
+        ax.set_xlim(-0.6, len(models) - 0.4)
+        ax.set_xlabel(f"model (one epoch recorded: epoch {epochs[0]:g})")
+    else:
+        for i, model in enumerate(models):
+            stats = d[d.model == model].groupby("epoch").value.agg(["median", "min", "max"])
+            ax.plot(stats.index, stats["median"], marker="o", color=f"C{i}", label=model)
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}", alpha=0.2,
+                            linewidth=0)
+        ax.set_xlabel("epoch")
     ax.set_yscale("log")
-    ax.set_xlabel("epoch")
+    readable_log_axis(ax.yaxis)
     ax.set_ylabel(r"$\|\Theta_t - \Theta_0\|_F / \|\Theta_0\|_F$")
     return ax

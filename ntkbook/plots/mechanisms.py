@@ -11,7 +11,10 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from ntkbook.stats import t_interval
-from ntkbook.plots.core import plot_spectrum
+from ntkbook.plots.core import plot_spectrum, readable_log_axis
+
+#: Line styles that keep coinciding curves apart (a variant identical to another stays visible).
+LINESTYLES = ["-", "--", "-.", ":"]
 
 __all__ = [
     "plot_spectra",
@@ -41,9 +44,10 @@ def plot_spectra(eigenvalues: dict, *, ax=None, normalize: bool = False, names=N
     :func:`ntkbook.experiments.mechanisms.init_spectra`); ``names`` picks and orders the variants.
     """
     ax = _ax(ax)
-    for name in names or list(eigenvalues):
-        plot_spectrum(eigenvalues[name], ax=ax, label=name, normalize=normalize)
-    ax.legend(fontsize=8)
+    for i, name in enumerate(names or list(eigenvalues)):  # a dashed style per variant: equal spectra both show
+        plot_spectrum(eigenvalues[name], ax=ax, label=name, normalize=normalize,
+                      linestyle=LINESTYLES[i % len(LINESTYLES)], zorder=3 + i)
+    ax.legend()
     return ax
 
 
@@ -67,7 +71,7 @@ def plot_metric_by_variant(table: pd.DataFrame, metric: str, *, ax=None, names=N
         else:
             ax.plot([i], [mean], "s", color="C0", zorder=3)
     ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
+    ax.set_xticklabels(names, rotation=20, ha="right")
     ax.set_ylabel(metric.replace("_", " "))
     if log:
         ax.set_yscale("log")
@@ -101,14 +105,14 @@ def plot_metric_against_scale(table: pd.DataFrame, metric: str, scales: dict, *,
     for i, name in enumerate(baselines):
         v = d.loc[d["model"] == name, "value"].to_numpy(float)
         mean, lo, hi = t_interval(v, bounds=bounds)
-        color = f"C{i + 1}"
-        ax.axhline(mean, color=color, lw=1, label=name)
+        color = f"C{i + 1}"  # dashed styles: baselines with equal values both show
+        ax.axhline(mean, color=color, lw=1.8, ls=LINESTYLES[(i + 1) % len(LINESTYLES)], label=name, zorder=1)
         if np.isfinite(lo) and np.isfinite(hi):
             ax.axhspan(lo, hi, color=color, alpha=0.15, lw=0)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel(metric.replace("_", " "))
-    ax.legend(fontsize=7)
+    ax.legend()
     return ax
 
 
@@ -132,7 +136,7 @@ def plot_lambda_max_curves(curves: pd.DataFrame, runs: pd.DataFrame, *, depth: i
     for a in alphas:
         ca = c[c["alpha"] == a]
         div = r[(r["alpha"] == a) & r["diverged"]]
-        label = f"alpha = {a:g}" + (f" ({len(div)}/{r[r['alpha'] == a].shape[0]} diverged)" if len(div) else "")
+        label = f"{a:g}" + (f" ({len(div)}/{r[r['alpha'] == a].shape[0]} diverged)" if len(div) else "")
         finished = ca[~ca["seed"].isin(div["seed"])]
         if len(finished):
             med = finished.groupby("epoch")["y"].median()
@@ -145,7 +149,7 @@ def plot_lambda_max_curves(curves: pd.DataFrame, runs: pd.DataFrame, *, depth: i
     ax.set_xlabel("epoch t")
     ax.set_ylabel("$\\lambda_{\\max}(t) / \\lambda_{\\max}(0)$" if relative else "$\\lambda_{\\max}(t)$")
     ax.set_title(f"depth L = {depth}")
-    ax.legend(fontsize=7)
+    ax.legend(title=r"$\alpha$", loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the axes, never over a curve
     return ax
 
 
@@ -182,7 +186,7 @@ def plot_growth_fit(table: pd.DataFrame, fits: pd.DataFrame, *, ax=None):
         ax.set_xticklabels([f"{a:g}" for a in ticks])
     ax.set_xlabel("residual scale $\\alpha$")
     ax.set_ylabel("excess drift of $\\lambda_{\\max}$")
-    ax.legend(fontsize=7)
+    ax.legend()
     return ax
 
 
@@ -212,7 +216,8 @@ def plot_stability(runs: pd.DataFrame, *, column: str = "stability_ratio", limit
     ax.set_yscale("log")
     ax.set_xlabel("residual scale $\\alpha$")
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=7)
+    readable_log_axis(ax.yaxis)  # a ratio between 1 and 2 would get a single labelled tick
+    ax.legend()
     return ax
 
 
@@ -247,7 +252,8 @@ def plot_scale_selection(summary: pd.DataFrame, *, baseline=None, ax=None):
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("Fourier scale $\\sigma$")
     ax.set_ylabel("validation MSE")
-    ax.legend(fontsize=7)
+    readable_log_axis(ax.yaxis)
+    ax.legend()
     return ax
 
 
@@ -274,7 +280,7 @@ def plot_frequency_errors(errors: pd.DataFrame, *, ax=None):
     ax.set_yscale("log")
     ax.set_xlabel("epoch t")
     ax.set_ylabel("relative error of the component")
-    ax.legend(fontsize=7)
+    ax.legend()
     return ax
 
 
@@ -289,5 +295,5 @@ def plot_fits(fits: pd.DataFrame, *, seed: int, ax=None):
         ax.plot(v["x"], v["y_pred"], color=f"C{i}", lw=1.2, label=variant)
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
-    ax.legend(fontsize=7)
+    ax.legend()
     return ax

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
+
+from ntkbook.plots.core import readable_log_axis
 
 
 def plot_method_times(table: pd.DataFrame, *, ax, model: str):
@@ -19,10 +22,14 @@ def plot_method_times(table: pd.DataFrame, *, ax, model: str):
             ax.plot(skipped["N"], [ax.get_ylim()[1]] * len(skipped), marker="o", mfc="none", ls="none", color=line.get_color())
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ns = sorted(set(rows["N"].to_numpy(dtype=float)))
+    ax.set_xticks(ns, [f"{n:g}" for n in ns])  # the sizes run, not minor labels that collide
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    readable_log_axis(ax.yaxis)
     ax.set_xlabel("N (samples)")
     ax.set_ylabel("seconds")
     ax.set_title(model)
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 
@@ -57,7 +64,7 @@ def plot_where_the_time_goes(table: pd.DataFrame, *, axes):
         target_n, target, _ = ARCHITECTURES[n]
         if int(arch.loc[n, "N"]) == target_n:
             ax.plot([target, target], [yi - 0.4, yi + 0.4], color="k", lw=2)
-        ax.text(v, yi, f" {v:.3g}x", va="center", fontsize=8)
+        ax.text(v, yi, f" {v:.3g}x", va="center")
     ax.axvline(1.0, color="0.5", lw=0.8, ls="--")
     ax.set_xscale("log")
     ticks = [t for t in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if 0.3 * min(speed.min(), 1) <= t <= 3 * speed.max()]
@@ -74,5 +81,5 @@ def plot_where_the_time_goes(table: pd.DataFrame, *, axes):
     ax2.set_yticks(y, [""] * len(names))
     ax2.set_xlim(0, 1)
     ax2.set_xlabel("share of auto's wall time")
-    ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)  # beside the bars
     return axes

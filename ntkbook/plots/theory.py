@@ -25,7 +25,7 @@ def plot_method_costs(df: pd.DataFrame, *, ax=None):
     from matplotlib.ticker import LogLocator
 
     bars = ax.barh(labels, df["seconds"], color=[f"C{i}" for i in range(len(df))])
-    ax.bar_label(bars, labels=[f"{s:.3g} s" for s in df["seconds"]], padding=3, fontsize=9)
+    ax.bar_label(bars, labels=[f"{s:.3g} s" for s in df["seconds"]], padding=3)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10))
     ax.xaxis.set_minor_formatter(NullFormatter())
@@ -107,7 +107,7 @@ def plot_decay_rates(rates: pd.DataFrame, *, ax=None, color=None, label: str = "
     ax.plot(xs, -np.log(np.abs(1 - xs)), "--", color="0.4", lw=1, label=r"rate $=-\log|1-\eta\lambda_i/n|$")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(r"$\eta\lambda_i/n$ (eigenvalue $\lambda_i$ of $\Theta_0$, in units of the step)")
+    ax.set_xlabel(r"$\eta\lambda_i/n$ ($\lambda_i$ an eigenvalue of $\Theta_0$)")
     ax.set_ylabel("measured decay rate per step")
     return ax
 
