@@ -12,7 +12,7 @@ import pytest
 from ntkbook.claims import chapter, registry
 from ntkbook.claims.chapter import check_claim, get_claim
 from ntkbook.claims.registry import CLAIMS
-from ntkbook.claims.rules import SUPPORTED, Verdict, interval_rule, sign_rule
+from ntkbook.claims.rules import ASCII_MATH, SUPPORTED, Verdict, as_math, interval_rule, sign_rule
 from ntkbook.plots.glue import glue_values
 
 
@@ -37,6 +37,7 @@ def shown(monkeypatch):
 def ad_hoc(tmp_path, monkeypatch):
     """A run that is not canonical: no NTKBOOK_CLAIMS_DIR, and the repository's results folder out of reach."""
     monkeypatch.delenv("NTKBOOK_CLAIMS_DIR", raising=False)
+    monkeypatch.delenv(chapter.PAPER_SCALE_DIR_ENV, raising=False)
     monkeypatch.setattr(registry, "RESULTS_DIR", tmp_path / "results", raising=False)
     return tmp_path
 
@@ -49,7 +50,7 @@ def test_the_box_takes_the_claims_wording_and_source_from_the_registry(shown, ad
     check_claim("width_convergence_rate", supported(), profile="ci", seeds=3)
     (box,) = shown["boxes"]
     claim = CLAIMS["width_convergence_rate"]
-    assert claim.text in box and claim.source in box
+    assert as_math(claim.text) in box and as_math(claim.source) in box
     assert "the slope = -0.5" in box and SUPPORTED in box
 
 
@@ -57,7 +58,7 @@ def test_a_tested_as_clause_is_shown_after_the_claim_text(shown, ad_hoc):
     check_claim("alpha_bounds_lambda_max", interval_rule(2.0, 1.8, 2.2, (1.5, 2.5)), profile="ci", seeds=3)
     claim = CLAIMS["alpha_bounds_lambda_max"]
     assert claim.tested_as
-    assert f"(tested as: {claim.tested_as})" in shown["boxes"][0]
+    assert as_math(f"(tested as: {claim.tested_as})") in shown["boxes"][0]
 
 
 def test_a_run_note_is_appended_to_the_source(shown, ad_hoc):
@@ -264,3 +265,106 @@ def test_a_sanity_check_box_reads_passed_not_supported(shown, ad_hoc):
     (box,) = shown["boxes"]
     assert "sanity check" in box.splitlines()[0] and "**passed**" in box and "**supported**" not in box
     assert shown["glued"] == {"verdict_ntk_psd": SUPPORTED}  # the chapter's prose keeps its glued verdict word
+
+
+# ----------------------------------------------------------------------------- math in the boxes
+def _outside_math(text):
+    """``text`` with its ``$...$`` spans removed."""
+    import re
+
+    return re.sub(r"\$[^$]*\$", "", text)
+
+
+def test_the_registry_wording_stays_plain_text_for_the_report_and_the_records():
+    for claim in CLAIMS.values():
+        assert "$" not in claim.wording + claim.source, f"{claim.id}: write ASCII; the box renders it as math"
+
+
+def test_every_ascii_formula_of_the_registry_is_shown_as_math():
+    for claim in CLAIMS.values():
+        rest = _outside_math(as_math(f"{claim.wording} {claim.source}"))
+        for form in ("lambda_", "alpha_", "^T", "^(", "sqrt(", "||", "E[", "sum_"):
+            assert form not in rest, f"{claim.id}: {form!r} is left as ASCII in {rest!r}"
+
+
+def test_as_math_writes_each_form_of_its_table_as_latex():
+    for ascii_form, latex in ASCII_MATH.items():
+        assert as_math(f"see {ascii_form} here") == f"see ${latex}$ here"
+
+
+def test_as_math_takes_the_longest_form_as_one_formula():
+    assert as_math("lambda_max(0) and 2n / lambda_max(0)") == r"$\lambda_{\max}(0)$ and $2n / \lambda_{\max}(0)$"
+
+
+def test_as_math_leaves_names_that_merely_contain_a_form_alone():
+    assert as_math("alpha_max, lambda_maxima and the sigmas") == "alpha_max, lambda_maxima and the sigmas"
+
+
+def test_as_math_leaves_math_and_code_spans_alone():
+    assert as_math(r"$\alpha_l$ and `alpha_l` and alpha_l") == r"$\alpha_l$ and `alpha_l` and $\alpha_l$"
+
+
+def test_the_box_shows_the_claim_and_the_measurement_as_math(shown, ad_hoc):
+    check_claim("alpha_bounds_lambda_max", interval_rule(2.0, 1.8, 2.2, (1.5, 2.5), what="growth of lambda_max"),
+                profile="ci", seeds=3)
+    (box,) = shown["boxes"]
+    assert r"$\lambda_{\max}$" in box and r"$\alpha_l^2$" in box
+    assert "lambda_max" not in _outside_math(box) and "alpha_l" not in _outside_math(box)
+
+
+def test_a_beyond_the_paper_claim_gets_its_own_box_label(shown, ad_hoc):
+    check_claim("attention_width_reduces_kernel_change", supported(), profile="full", seeds=3)
+    assert "(beyond the paper)" in shown["boxes"][0].splitlines()[0] and "**holds**" in shown["boxes"][0]
+
+
+# ----------------------------------------------------------------------------- the paper-scale verdict
+@pytest.fixture
+def paper_scale(tmp_path, monkeypatch):
+    """A folder of full-profile records, named by NTKBOOK_PAPER_SCALE_DIR, holding one record of lazy_training."""
+    folder = tmp_path / "measured"
+    registry.record_claim("lazy_training", interval_rule(-0.9, -1.0, -0.8, (-1.5, -0.3), what="the slope"),
+                          profile="full", seeds=5, results_dir=folder)
+    monkeypatch.setenv(chapter.PAPER_SCALE_DIR_ENV, str(folder))
+    return folder
+
+
+def test_a_ci_box_adds_the_verdict_of_the_full_profile_record(shown, ad_hoc, paper_scale):
+    wrong = interval_rule(0.5, 0.4, 0.6, (-1.5, -0.3), what="the slope")  # not supported at smoke-run size
+    check_claim("lazy_training", wrong, profile="ci", seeds=2)
+    (line,) = [ln for ln in shown["boxes"][0].splitlines() if ln.startswith("*Paper-scale verdict")]
+    assert line.startswith("*Paper-scale verdict (full profile") and "**reproduced**" in line
+    assert "the slope = -0.9" in line
+
+
+def test_the_paper_scale_verdict_is_derived_again_from_the_records_inputs(shown, ad_hoc, paper_scale):
+    path = paper_scale / "claims" / "full" / "lazy_training.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "verdict": "not supported"}))  # a typed verdict that disagrees
+    check_claim("lazy_training", supported(), profile="ci", seeds=2)
+    assert "**reproduced**" in shown["boxes"][0].split("Paper-scale verdict")[1]
+
+
+def test_the_paper_scale_line_names_the_commit_saved_in_the_record(ad_hoc, paper_scale):
+    path = paper_scale / "claims" / "full" / "lazy_training.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "commit": "abc1234"}))
+    assert chapter.paper_scale_line("lazy_training", "ci").startswith("*Paper-scale verdict (full profile, commit abc1234):*")
+
+
+def test_a_ci_box_says_when_the_claim_has_no_full_profile_record(shown, ad_hoc, paper_scale):
+    check_claim("linearized_dynamics", supported(), profile="ci", seeds=2)
+    assert "*Paper-scale verdict:* this claim has no full-profile record yet" in shown["boxes"][0]
+
+
+def test_the_full_profile_box_is_itself_the_paper_scale_verdict(shown, ad_hoc, paper_scale):
+    check_claim("lazy_training", supported(), profile="full", seeds=5)
+    assert "Paper-scale verdict" not in shown["boxes"][0]
+
+
+def test_a_run_told_no_folder_of_records_shows_no_paper_scale_line(shown, ad_hoc):
+    check_claim("lazy_training", supported(), profile="ci", seeds=2)
+    assert "Paper-scale verdict" not in shown["boxes"][0]
+
+
+def test_the_paper_scale_dir_argument_wins_over_the_environment(shown, ad_hoc, paper_scale, tmp_path):
+    check_claim("lazy_training", supported(), profile="ci", seeds=2, paper_scale_dir=tmp_path / "elsewhere")
+    assert "*Paper-scale verdict:* no full-profile records yet" in shown["boxes"][0]

@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 
 SUPPORTED = "supported"
@@ -206,11 +207,77 @@ BOX_CLASS = {SUPPORTED: "tip", NOT_SUPPORTED: "danger", INCONCLUSIVE: "warning",
 SMOKE_PROFILE = "ci"
 SMOKE_LABEL = "smoke run (ci profile): a check that the code runs, not evidence about the paper"
 SMOKE_CLASS = "note"  # neutral: neither the green nor the red of a verdict
-KIND_LABEL = {"paper": "", "theory": " (theory result)", "sanity": " (sanity check of the software)"}
+KIND_LABEL = {"paper": "", "theory": " (theory result)", "beyond": " (beyond the paper)",
+              "sanity": " (sanity check of the software)"}
+
+# The ASCII forms of math that the claims' wording (ntkbook.claims.registry.CLAIMS) and the
+# rules' ``what`` texts use, and the LaTeX each box shows instead. The registry and the
+# records keep the ASCII, which reads as it is in plain text (the report, the JSON records,
+# a terminal); only the box, which the book renders as MyST, turns it into math. A form not
+# listed here stays ASCII. Longer forms come first in the match, so "lambda_max(0)" is one
+# formula, not "lambda_max" followed by "(0)".
+ASCII_MATH = {
+    "sqrt(2 y^T H^-1 y / n) + sqrt(log(n / (lambda_0 delta)) / n)":
+        r"\sqrt{2 y^\top H^{-1} y / n} + \sqrt{\log(n / (\lambda_0 \delta)) / n}",
+    "||formula - exact E_m[Theta_m]||_F / ||exact||_F":
+        r"\|\text{formula} - \text{exact}\ \mathbb{E}_m[\Theta_m]\|_F / \|\text{exact}\|_F",
+    "||Delta Theta||_F / ||Theta_0||_F": r"\|\Delta\Theta\|_F / \|\Theta_0\|_F",
+    "||Delta Theta||_F": r"\|\Delta\Theta\|_F",
+    "G <= G_0 + C sum_l alpha_l^2": r"G \le G_0 + C \sum_l \alpha_l^2",
+    "sum_l alpha_l^2": r"\sum_l \alpha_l^2",
+    "G - G_0": r"G - G_0",
+    "0 < alpha <= 1": r"0 < \alpha \le 1",
+    "exp(-eta lambda_i t / n)": r"\exp(-\eta \lambda_i t / n)",
+    "1/(2n) sum r^2": r"\frac{1}{2n} \sum r^2",
+    "kappa = lambda_0 delta / n": r"\kappa = \lambda_0 \delta / n",
+    "0.8 (x_1 + x_2^2)": r"0.8\,(x_1 + x_2^2)",
+    "Theta = J J^T": r"\Theta = J J^\top",
+    "J J^T": r"J J^\top",
+    "E[Theta]": r"\mathbb{E}[\Theta]",
+    "alpha_l sqrt(1 - p_l)": r"\alpha_l \sqrt{1 - p_l}",
+    "(1 - p_l)": r"(1 - p_l)",
+    "2n / lambda_max(0)": r"2n / \lambda_{\max}(0)",
+    "-lambda_min/lambda_max": r"-\lambda_{\min}/\lambda_{\max}",
+    "lambda_max(0)": r"\lambda_{\max}(0)",
+    "lambda_max": r"\lambda_{\max}",
+    "lambda_min": r"\lambda_{\min}",
+    "lambda_0": r"\lambda_0",
+    "lambda_i": r"\lambda_i",
+    "alpha_l = 1/sqrt(L)": r"\alpha_l = 1/\sqrt{L}",
+    "alpha_l = 1": r"\alpha_l = 1",
+    "alpha_l^2": r"\alpha_l^2",
+    "alpha_l": r"\alpha_l",
+    "alpha": r"\alpha",
+    "sigma": r"\sigma",
+    "p_l": r"p_l",
+    "2^L": r"2^L",
+    "width^(-1/2)": r"\mathrm{width}^{-1/2}",
+    "width^(-1/4)": r"\mathrm{width}^{-1/4}",
+    "1/width": r"1/\mathrm{width}",
+    "n^(-1/2)": r"n^{-1/2}",
+}
+# an ASCII form counts only as a whole: not inside a word or a name (alpha_max, lambda_maxima)
+_ASCII_MATH_RE = re.compile(
+    r"(?<![\w\\$])(?:" + "|".join(re.escape(k) for k in sorted(ASCII_MATH, key=len, reverse=True)) + r")(?![\w^])"
+)
+_MATH_OR_CODE = re.compile(r"(\$[^$]*\$|`[^`]*`)")  # spans that are already math or code: left alone
+
+
+def as_math(text: str) -> str:
+    """``text`` with every ASCII formula of :data:`ASCII_MATH` written as MyST math.
+
+    >>> as_math("lambda_max grows like alpha_l^2")
+    '$\\lambda_{\\max}$ grows like $\\alpha_l^2$'
+
+    Spans already in ``$...$`` or in backticks are left as they are.
+    """
+    parts = _MATH_OR_CODE.split(text)
+    return "".join(part if i % 2 else _ASCII_MATH_RE.sub(lambda m: f"${ASCII_MATH[m.group(0)]}$", part)
+                   for i, part in enumerate(parts))
 
 
 def claim_box(claim: str, verdict: Verdict, *, source: str = "", kind: str = "paper", status: str | None = None,
-              profile: str | None = None) -> str:
+              profile: str | None = None, paper_scale: str = "") -> str:
     """MyST markdown for the chapter's "Claim / What we measured" box.
 
     Display it with ``IPython.display.Markdown(claim_box(...))``; the book renders
@@ -223,31 +290,39 @@ def claim_box(claim: str, verdict: Verdict, *, source: str = "", kind: str = "pa
     (:data:`SMOKE_CLASS`): its sizes and seeds test that the code runs, not the paper, so
     it shows the rule's output without the green or red of a verdict. Every other profile
     gets the coloured box of :data:`BOX_CLASS`.
+
+    ``paper_scale`` is a line appended to the box (in a run below paper scale,
+    :func:`ntkbook.claims.chapter.check_claim` puts there the verdict of the committed
+    ``full``-profile record of the same claim). The claim, its source, the measurement and
+    the rule are shown with their ASCII formulas as math (:func:`as_math`).
     """
     if kind not in KIND_LABEL:
         raise ValueError(f"The 'kind' parameter of claim_box must be one of {', '.join(KIND_LABEL)}. Got {kind!r} instead.")
     word = verdict.verdict if status is None else status
-    src = f"\n\n*Claim source:* {source}" if source else ""
-    body = f"*Claim:* {claim}{src}\n\n*What we measured:* {verdict.measured}.\n\n*Rule:* {verdict.rule}."
+    src = f"\n\n*Claim source:* {as_math(source)}" if source else ""
+    body = (f"*Claim:* {as_math(claim)}{src}\n\n*What we measured:* {as_math(verdict.measured)}.\n\n"
+            f"*Rule:* {as_math(verdict.rule)}.")
+    tail = f"\n\n{paper_scale}" if paper_scale else ""
     if profile == SMOKE_PROFILE:
         return (
             f":::{{admonition}} Claim / What we measured{KIND_LABEL[kind]}: {SMOKE_LABEL}\n:class: {SMOKE_CLASS}\n\n"
             f"{body}\n\n*Rule output at smoke-run size:* {word} (recorded as for any run; the `full` profile "
-            f"is the one that tests the claim)\n:::\n"
+            f"is the one that tests the claim){tail}\n:::\n"
         )
     return (
         f":::{{admonition}} Claim / What we measured{KIND_LABEL[kind]}: **{word}**\n:class: {BOX_CLASS[verdict.verdict]}\n\n"
-        f"{body}\n\n*Verdict:* **{word}**\n:::\n"
+        f"{body}\n\n*Verdict:* **{word}**{tail}\n:::\n"
     )
 
 
 def show_claim(claim: str, verdict: Verdict, *, source: str = "", kind: str = "paper", status: str | None = None,
-               profile: str | None = None):
+               profile: str | None = None, paper_scale: str = ""):
     """Display the claim box in a notebook and return the verdict (for glue and tests);
     the keywords are those of :func:`claim_box`."""
     from IPython.display import Markdown, display
 
-    display(Markdown(claim_box(claim, verdict, source=source, kind=kind, status=status, profile=profile)))
+    display(Markdown(claim_box(claim, verdict, source=source, kind=kind, status=status, profile=profile,
+                               paper_scale=paper_scale)))
     return verdict
 
 
