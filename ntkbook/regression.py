@@ -2,7 +2,7 @@
 
 Two views of the same predictor (Jacot et al. 2018; Lee et al. 2019):
 
-- :class:`NTKRegressor`: the scikit-learn estimator f(x) = Theta(x, X) (Theta(X, X) + ridge I)^-1 Y,
+- :class:`NTKRegressor`: the scikit-learn estimator f(x) = Theta(x, X) (Theta(X, X) + alpha I)^-1 Y,
   the t -> inf limit of gradient descent on an infinitely wide network started from f_0 = 0.
 - :func:`linearized_predictions`: the outputs at finite training time t of the linearized
   (or infinitely wide) network trained by full-batch gradient descent on the mean squared error,
@@ -17,15 +17,13 @@ Example::
     (5,)
 """
 
-from numbers import Integral, Real
-
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ntkbook._validation import InvalidParameterError, check_bool, check_finite, check_float
+from ntkbook._validation import (InvalidParameterError, check_bool, check_finite, check_float,
+                                 check_int, check_option)
 from ntkbook.analytic import ecrn_kernels, mlp_kernels
 from ntkbook.models import ACTIVATIONS, resolve_alphas, resolve_drop_probs
 from ntkbook.ntk import empirical_ntk
@@ -59,10 +57,10 @@ def _eigh(theta, what, owner):
             f"feature).") from None
 
 
-def _spectral_solve(gram, rhs, ridge, owner):
-    """(gram + ridge I)^+ rhs through gram = V diag(lam) V^T; shapes (N, N), (N, O) -> (N, O)."""
+def _spectral_solve(gram, rhs, alpha, owner):
+    """(gram + alpha I)^+ rhs through gram = V diag(lam) V^T; shapes (N, N), (N, O) -> (N, O)."""
     lam, vecs = _eigh(gram, "the training Gram matrix Theta(X, X)", owner)
-    lam = lam + ridge
+    lam = lam + alpha
     keep = lam > _EIG_RTOL * lam.abs().max().clamp_min(1e-300)
     inv = torch.where(keep, 1.0 / torch.where(keep, lam, 1.0), 0.0)
     return vecs @ (inv[:, None] * (vecs.T @ rhs))
@@ -71,21 +69,22 @@ def _spectral_solve(gram, rhs, ridge, owner):
 class NTKRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Kernel ridge regression with an infinite-width (analytic) or empirical NTK.
 
-    Predicts f(x) = Theta(x, X) (Theta(X, X) + ridge I)^+ Y: the mean prediction of an
+    Predicts f(x) = Theta(x, X) (Theta(X, X) + alpha I)^+ Y: the mean prediction of an
     infinitely wide network trained to convergence by gradient descent on the squared loss
-    (with ridge = 0; Lee et al. 2019, Eq. (16) with f_0 = 0), i.e. the "conventional NTK model"
+    (with alpha = 0; Lee et al. 2019, Eq. (16) with f_0 = 0), i.e. the "conventional NTK model"
     baseline of arXiv:2512.08264. Multi-output Y is regressed column by column with the same
     kernel (the infinite-width NTK is Theta times I_O).
 
     Parameters
     ----------
+    alpha : float, default=0.0
+        Regularization strength, added to the diagonal of the training Gram (named as in
+        :class:`sklearn.kernel_ridge.KernelRidge`). 0 interpolates the training data.
     kernel : {"analytic", "empirical"}, default="analytic"
         "analytic": the infinite-width NTK of ``architecture``
         (:func:`ntkbook.analytic.mlp_kernels` or :func:`ntkbook.analytic.ecrn_kernels`).
         "empirical": J(x) J(x')^T / O of ``model`` at its current parameters
         (:func:`ntkbook.ntk.empirical_ntk`, summed over the O outputs and divided by O).
-    ridge : float, default=0.0
-        Added to the diagonal of the training Gram. 0 interpolates the training data.
     architecture : {"mlp", "ecrn"}, default="mlp"
         Architecture of the analytic kernel.
     depth : int, default=2
@@ -93,15 +92,17 @@ class NTKRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     activation : {"relu", "erf", "tanh", "gelu"}, default="relu"
     w_std, b_std : float, default=1.0 and 0.1
         Weight and bias standard deviations (NTK parameterization).
-    alpha : float, str or sequence, default="1/sqrt(L)"
-        Residual scales of the ecrn kernel (see :class:`ntkbook.models.ECRN`).
+    residual_scale : float, str or sequence, default="1/sqrt(L)"
+        Residual scales alpha_l of the ecrn kernel: the ``alpha`` argument of
+        :class:`ntkbook.models.ECRN` and :func:`ntkbook.analytic.ecrn_kernels`, renamed here
+        because ``alpha`` is scikit-learn's name for the regularization.
     drop_prob : float, str or sequence, default="linear:0.1"
         Stochastic-depth probabilities of the ecrn kernel (eval-mode network: 1 - p_l).
     fourier_scale : float, default=1.0
         sigma of the Fourier frequencies of the ecrn kernel.
     n_fourier : int, default=64
         0: no Fourier embedding; > 0: the B-averaged Fourier input kernel
-        (1/2) exp(-2 pi^2 sigma^2 |x - x'|^2).
+        (1/2) exp(-2 pi^2 sigma^2 ||x - x'||^2).
     model : torch.nn.Module or callable, default=None
         For kernel="empirical": a network, or a function ``in_features -> network`` called at
         fit (so the estimator can be cloned and fitted on data of any width). Its device and
@@ -111,42 +112,53 @@ class NTKRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     ----------
     X_fit_ : ndarray of shape (n_samples, n_features)
     dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        (Theta(X, X) + ridge I)^+ Y.
+        (Theta(X, X) + alpha I)^+ Y.
     model_ : torch.nn.Module or None
         The network of the empirical kernel.
     n_features_in_ : int
     """
 
-    _parameter_constraints = {
-        "kernel": [StrOptions({"analytic", "empirical"})],
-        "ridge": [Interval(Real, 0, None, closed="left")],
-        "architecture": [StrOptions({"mlp", "ecrn"})],
-        "depth": [Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "w_std": [Interval(Real, 0, None, closed="left")],
-        "b_std": [Interval(Real, 0, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="left"), str, "array-like"],
-        "drop_prob": [Interval(Real, 0, 1, closed="left"), str, "array-like"],
-        "fourier_scale": [Interval(Real, 0, None, closed="left")],
-        "n_fourier": [Interval(Integral, 0, None, closed="left")],
-        "model": [None, torch.nn.Module, callable],
-    }
-
-    def __init__(self, kernel="analytic", ridge=0.0, *, architecture="mlp", depth=2,
-                 activation="relu", w_std=1.0, b_std=0.1, alpha="1/sqrt(L)",
+    def __init__(self, alpha=0.0, *, kernel="analytic", architecture="mlp", depth=2,
+                 activation="relu", w_std=1.0, b_std=0.1, residual_scale="1/sqrt(L)",
                  drop_prob="linear:0.1", fourier_scale=1.0, n_fourier=64, model=None):
+        self.alpha = alpha
         self.kernel = kernel
-        self.ridge = ridge
         self.architecture = architecture
         self.depth = depth
         self.activation = activation
         self.w_std = w_std
         self.b_std = b_std
-        self.alpha = alpha
+        self.residual_scale = residual_scale
         self.drop_prob = drop_prob
         self.fourier_scale = fourier_scale
         self.n_fourier = n_fourier
         self.model = model
+
+    def _check_params(self):
+        """Check every parameter where it enters (``fit``), in the package's wording.
+
+        scikit-learn's contract: ``__init__`` only stores, ``fit`` validates; its own
+        constraint machinery is private, so the checks are :mod:`ntkbook._validation`'s.
+        """
+        owner = "NTKRegressor"
+        check_float(self.alpha, "alpha", owner)
+        check_option(self.kernel, "kernel", owner, ("analytic", "empirical"))
+        check_option(self.architecture, "architecture", owner, ("mlp", "ecrn"))
+        check_int(self.depth, "depth", owner)
+        check_option(self.activation, "activation", owner, ACTIVATIONS)
+        for name in ("w_std", "b_std", "fourier_scale"):
+            check_float(getattr(self, name), name, owner)
+        check_int(self.n_fourier, "n_fourier", owner, low=0)
+        if self.model is not None and not callable(self.model):  # a Module is callable too
+            raise InvalidParameterError(
+                f"The 'model' parameter of {owner} must be None, a torch.nn.Module or a callable "
+                f"in_features -> module. Got {self.model!r} instead.")
+        if self.architecture == "ecrn":  # per-block values: their length depends on depth
+            try:
+                resolve_alphas(self.residual_scale, self.depth, owner)
+            except InvalidParameterError as err:  # ECRN's argument alpha is residual_scale here
+                raise InvalidParameterError(str(err).replace("'alpha'", "'residual_scale'", 1)) from None
+            resolve_drop_probs(self.drop_prob, self.depth, owner)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -170,13 +182,12 @@ class NTKRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                       b_std=self.b_std)
         if self.architecture == "mlp":
             return mlp_kernels(x1, x2, **common)[1]
-        return ecrn_kernels(x1, x2, alpha=self.alpha, drop_prob=self.drop_prob,
+        return ecrn_kernels(x1, x2, alpha=self.residual_scale, drop_prob=self.drop_prob,
                             fourier_scale=self.fourier_scale, n_fourier=self.n_fourier,
                             **common)[1]
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Fit the dual coefficients (Theta(X, X) + ridge I)^+ y.
+        """Fit the dual coefficients (Theta(X, X) + alpha I)^+ y.
 
         Parameters
         ----------
@@ -189,14 +200,14 @@ class NTKRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
         Raises
         ------
+        InvalidParameterError
+            A parameter outside its allowed values (a ``ValueError``), named in the message.
         KernelOverflowError
             When Theta(X, X) overflows float64 (inputs of a huge scale): rescale X.
         """
+        self._check_params()
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              dtype=np.float64)
-        if self.architecture == "ecrn":  # per-block checks the constraints table cannot express
-            resolve_alphas(self.alpha, self.depth, "NTKRegressor")
-            resolve_drop_probs(self.drop_prob, self.depth, "NTKRegressor")
         self.model_ = None
         if self.kernel == "empirical":
             if self.model is None:
@@ -209,7 +220,7 @@ class NTKRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         gram = self._kernel(X)  # (N, N)
         _check_kernel(gram, "the training Gram matrix Theta(X, X)", "NTKRegressor.fit", X)
         rhs = torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float64)  # (N, O)
-        coef = _spectral_solve(gram, rhs, float(self.ridge), "NTKRegressor.fit").numpy()
+        coef = _spectral_solve(gram, rhs, float(self.alpha), "NTKRegressor.fit").numpy()
         self.X_fit_ = X
         self.dual_coef_ = coef.reshape(y.shape) if y.ndim == 1 else coef
         return self
@@ -247,7 +258,7 @@ def linearized_predictions(theta_train, theta_test_train, y_train, f0_train=None
     """Outputs at training times t of the linearized network trained by gradient descent.
 
     Loss convention: full-batch gradient descent theta <- theta - lr * grad L on
-    L(theta) = (1 / 2N) sum_i |f(x_i) - y_i|^2 (for one output: 0.5 * mean((f - y)^2)). With a
+    L(theta) = (1 / 2N) sum_i ||f(x_i) - y_i||^2 (for one output: 0.5 * mean((f - y)^2)). With a
     constant NTK Theta (the linearized model, or the infinite-width limit; Lee et al. 2019,
     Eqs. (8)-(11)) the training outputs follow df/dt = -(lr / N) Theta (f - y), so with
     Theta = V diag(lam) V^T and r_t = exp(-lr lam t / N) (gradient flow) or
@@ -257,7 +268,7 @@ def linearized_predictions(theta_train, theta_test_train, y_train, f0_train=None
         f_t(X*) = f_0(X*) + Theta(X*, X) V diag((1 - r_t) / lam) V^T (y - f_0(X))
 
     (with (1 - r_t) / lam -> lr t / N as lam -> 0). As t -> inf with f_0 = 0 and Theta
-    invertible this is :class:`NTKRegressor` with ridge = 0. Gradient descent converges iff
+    invertible this is :class:`NTKRegressor` with alpha = 0. Gradient descent converges iff
     lr < 2N / lam_max.
 
     Parameters

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -43,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ntkbook._progress import progress_bar
 from ntkbook._validation import (InvalidParameterError, check_bool, check_finite, check_float, check_int,
                                  check_option, check_optional_int, check_seed, fail)
 from ntkbook.data import Dataset
@@ -95,12 +95,19 @@ class Callback:
 class TrainResult:
     """The outcome of :func:`train`.
 
-    history: tidy DataFrame (epoch, split, metric, value) of the training metrics.
-    ntk: tidy DataFrame with the same columns holding the NTKTracker records (split
+    Attributes
+    ----------
+    history
+        tidy DataFrame (epoch, split, metric, value) of the training metrics.
+    ntk
+        tidy DataFrame with the same columns holding the NTKTracker records (split
         ``"probe"``); empty when no tracker was used. ``frame()`` concatenates both.
-    diverged, diverged_epoch, cause: whether and where a non-finite loss stopped the run.
-    model: the trained model (the same object that was passed in).
-    epochs_run: the last epoch with recorded metrics.
+    diverged, diverged_epoch, cause
+        whether and where a non-finite loss stopped the run.
+    model
+        the trained model (the same object that was passed in).
+    epochs_run
+        the last epoch with recorded metrics.
     """
 
     history: pd.DataFrame
@@ -195,13 +202,20 @@ class NTKTracker(Callback):
 
     Parameters
     ----------
-    probe_x: a tensor of probe inputs, or an int n meaning the first n training inputs.
-    every: record at epochs 0, every, 2*every, ... (epoch 0 is initialization).
-    top_k: how many leading eigenvalues to record (``eig_1`` ... ``eig_k``).
-    probe_y: targets for the kernel-target alignment; with ``probe_x`` an int they default
+    probe_x
+        a tensor of probe inputs, or an int n meaning the first n training inputs.
+    every
+        record at epochs 0, every, 2*every, ... (epoch 0 is initialization).
+    top_k
+        how many leading eigenvalues to record (``eig_1`` ... ``eig_k``).
+    probe_y
+        targets for the kernel-target alignment; with ``probe_x`` an int they default
         to the matching training targets (class labels become one-hot).
-    method: passed to ``ntkbook.ntk.empirical_ntk`` (``"auto"`` uses its default).
+    method
+        passed to ``ntkbook.ntk.empirical_ntk`` (``"auto"`` uses its default).
 
+    Notes
+    -----
     The kernel is Theta(x, x') = sum_o J_o(x) . J_o(x') (summed over outputs), computed with
     the model in eval mode. Records are tidy rows ``epoch, split="probe", metric, value`` (see
     :func:`ntk_spectrum_metrics` for the metrics); :func:`train` returns them as
@@ -324,15 +338,6 @@ class _Setup:
     batch: int  # minibatch size; n (the training-set size) for full batch
     eval_batch_size: int
     divergence_threshold: float | None
-
-
-def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _check_arguments(model, data, optimizer, lr, epochs, batch_size, loss, seed, device, progress,
@@ -500,32 +505,47 @@ def _frames(rows, callbacks, diverged: bool, last_epoch: int) -> tuple[pd.DataFr
 def train(model: nn.Module, data: Dataset, *, optimizer: str = "gd", lr: float,
           epochs: int, batch_size: int | None = None, loss: str | None = None, seed: int = 0,
           device=None, callbacks: Iterable[Callback | Callable[[TrainState], None]] = (),
-          progress: bool | None = None, optimizer_kwargs: dict[str, Any] | None = None,
+          progress: bool | None = True, optimizer_kwargs: dict[str, Any] | None = None,
           divergence_threshold: float | None = None,
           eval_batch_size: int = 4096) -> TrainResult:
     """Train ``model`` on ``data`` and record metrics every epoch (see the module docstring).
 
     Parameters
     ----------
-    optimizer: ``"gd"`` (full-batch gradient descent: one step per epoch), ``"sgd"``
+    optimizer
+        ``"gd"`` (full-batch gradient descent: one step per epoch), ``"sgd"``
         (minibatch SGD; full batch when ``batch_size`` is None) or ``"adam"``.
         ``optimizer_kwargs`` go to ``torch.optim.SGD`` / ``torch.optim.Adam``
         (e.g. momentum, weight_decay).
-    lr: learning rate, finite and >= 0.
-    epochs: number of passes over the training data (an int >= 0).
-    batch_size: minibatch size for ``sgd``/``adam``; None means full batch.
-    loss: ``"mse"`` (1/(2n) sum ||f - y||^2) or ``"ce"``; default mse for regression and ce for
+    lr
+        learning rate, finite and >= 0.
+    epochs
+        number of passes over the training data (an int >= 0).
+    batch_size
+        minibatch size for ``sgd``/``adam``; None means full batch.
+    loss
+        ``"mse"`` (1/(2n) sum ||f - y||^2) or ``"ce"``; default mse for regression and ce for
         classification. ``"ce"`` on a regression task is an error.
-    seed: seeds the minibatch order and the model's own randomness (dropout).
-    device: where to train; default the device of ``data.x_train``. The model is moved there
+    seed
+        seeds the minibatch order and the model's own randomness (dropout).
+    device
+        where to train; default the device of ``data.x_train``. The model is moved there
         and the data are cast to the model's floating dtype.
-    callbacks: :class:`Callback` objects (e.g. :class:`NTKTracker`) or callables taking the
+    callbacks
+        :class:`Callback` objects (e.g. :class:`NTKTracker`) or callables taking the
         :class:`TrainState`, called after every epoch including epoch 0.
-    progress: show a tqdm bar; None shows it only when stderr is a terminal, so logs of
-        non-interactive runs stay quiet.
-    divergence_threshold: also stop when the training loss exceeds this value.
-    eval_batch_size: inputs per forward pass when the metrics are computed.
+    progress
+        show a bar over the epochs (``tqdm.auto``: a widget in Jupyter, text in a
+        terminal; see :mod:`ntkbook._progress`). None is read as the default, True, so that
+        callers can forward an optional setting. ``TQDM_DISABLE=1`` in the environment also
+        silences it (the book's pipeline sets it in the kernels it starts).
+    divergence_threshold
+        also stop when the training loss exceeds this value.
+    eval_batch_size
+        inputs per forward pass when the metrics are computed.
 
+    Notes
+    -----
     A bad argument raises :class:`ntkbook._validation.InvalidParameterError` naming it. The
     model is trained in place and returned in the result.
 
@@ -546,10 +566,8 @@ def train(model: nn.Module, data: Dataset, *, optimizer: str = "gd", lr: float,
     state = TrainState(s.model, s.data, 0, device, loss, seed)
     rows: list[dict[str, Any]] = []
     last_epoch = 0
-    show = _show_progress(progress)
+    show = progress is not False
     fork_devices = [device.index or 0] if device.type == "cuda" else []
-
-    from tqdm.std import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets
 
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
@@ -557,8 +575,8 @@ def train(model: nn.Module, data: Dataset, *, optimizer: str = "gd", lr: float,
         _run_callbacks(callbacks, "on_train_begin", state)
         cause = _end_of_epoch(s, 0, rows, state, callbacks)  # epoch 0: the model at initialization
         diverged_epoch = None if cause is None else 0
-        bar = tqdm(total=epochs, disable=not show, desc=f"train ({optimizer}, lr={lr:g})",
-                   leave=False, file=sys.stderr)
+        bar = progress_bar(total=epochs, show=show, desc=f"train ({optimizer}, lr={lr:g})",
+                           unit="epoch", leave=False)
         try:
             if cause is None:
                 cause, diverged_epoch, last_epoch = _run_epochs(s, epochs, gen, state, rows, callbacks, bar)

@@ -61,7 +61,7 @@ def test_hand_written_kernel_ridge_matches_ntkregressor():
     y = rng.normal(size=(20, 3))
     _, gram = mlp_kernels(torch.as_tensor(x), depth=3)
     fit = kernel_ridge_loo(gram, torch.as_tensor(y), ridges=(1e-3,))
-    reg = NTKRegressor(ridge=fit["ridge"], architecture="mlp", depth=3).fit(x, y)
+    reg = NTKRegressor(alpha=fit["ridge"], architecture="mlp", depth=3).fit(x, y)
     np.testing.assert_allclose(reg.predict(x), (gram @ fit["weights"]).numpy(), atol=1e-8)
 
 

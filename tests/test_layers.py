@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ntkbook"
-LAYERS = {"library": 0, "experiments": 1, "plots": 2, "claims": 2, "pipeline": 3}
+LAYERS = {"library": 0, "experiments": 1, "plots": 2, "claims": 2, "pipeline": 3,
+          "__main__": 4}  # python -m ntkbook: the command line, above the pipeline it calls
 BOOK_TOOLS = ("papermill", "jupytext", "myst_nb", "sphinx", "jupyter_book", "dask", "distributed", "IPython", "nbformat")
 
 

@@ -50,7 +50,7 @@ def test_ecrn_and_empirical_regressors_pass_sklearn_checks(estimator, check):
 
 
 # ----------------------------------------------------------------------------- NTKRegressor
-def test_zero_ridge_interpolates_the_training_data():
+def test_zero_alpha_interpolates_the_training_data():
     X, y = data()
     np.testing.assert_allclose(NTKRegressor().fit(X, y).predict(X), y, atol=1e-8)
 
@@ -64,29 +64,29 @@ def test_predictions_are_the_kernel_regression_formula():
     np.testing.assert_allclose(pred, k(Xt, X) @ np.linalg.solve(k(X, X), y), rtol=1e-6)
 
 
-def test_ridge_matches_kernel_ridge_with_the_precomputed_ntk():
+def test_alpha_matches_kernel_ridge_alpha_with_the_precomputed_ntk():
     X, y = data()
     Xt, _ = data(n=7, seed=1)
     k = lambda a, b: ecrn_kernels(torch.tensor(a), torch.tensor(b), depth=2,  # noqa: E731
                                   activation="tanh", fourier_scale=0.2)[1].numpy()
     expected = KernelRidge(alpha=0.3, kernel="precomputed").fit(k(X, X), y).predict(k(Xt, X))
-    reg = NTKRegressor(ridge=0.3, architecture="ecrn", depth=2, activation="tanh",
+    reg = NTKRegressor(alpha=0.3, architecture="ecrn", depth=2, activation="tanh",
                        fourier_scale=0.2).fit(X, y)
     np.testing.assert_allclose(reg.predict(Xt), expected, rtol=1e-8, atol=1e-10)
 
 
 def test_multi_output_is_column_by_column_regression():
     X, Y = data(outputs=3)
-    multi = NTKRegressor(ridge=0.1).fit(X, Y).predict(X[:5])
+    multi = NTKRegressor(alpha=0.1).fit(X, Y).predict(X[:5])
     assert multi.shape == (5, 3)
     for o in range(3):
-        np.testing.assert_allclose(multi[:, o], NTKRegressor(ridge=0.1).fit(X, Y[:, o]).predict(X[:5]))
+        np.testing.assert_allclose(multi[:, o], NTKRegressor(alpha=0.1).fit(X, Y[:, o]).predict(X[:5]))
 
 
 def test_empirical_kernel_uses_the_given_model():
     X, y = data(n=12)
     model = MLP(3, width=64, depth=2, seed=1).double()
-    reg = NTKRegressor(kernel="empirical", ridge=1e-3, model=model).fit(X, y)
+    reg = NTKRegressor(kernel="empirical", alpha=1e-3, model=model).fit(X, y)
     assert reg.model_ is model
     x = torch.tensor(X)
     gram = empirical_ntk(model, x).numpy()
@@ -98,28 +98,54 @@ def test_empirical_kernel_uses_the_given_model():
 def test_wide_empirical_kernel_predicts_like_the_analytic_one():
     X, y = data(n=20, d=2)
     Xt, _ = data(n=10, d=2, seed=3)
-    analytic = NTKRegressor(ridge=1e-2, depth=1).fit(X, y).predict(Xt)
-    preds = [NTKRegressor(kernel="empirical", ridge=1e-2,
+    analytic = NTKRegressor(alpha=1e-2, depth=1).fit(X, y).predict(Xt)
+    preds = [NTKRegressor(kernel="empirical", alpha=1e-2,
                           model=MLP(2, width=8192, depth=1, seed=s)).fit(X, y).predict(Xt)
              for s in range(2)]
     error = np.linalg.norm(np.mean(preds, 0) - analytic) / np.linalg.norm(analytic)
     assert error < 0.05
 
 
+def test_residual_scale_is_the_alpha_of_the_ecrn_kernel():
+    X, y = data()
+    Xt, _ = data(n=7, seed=1)
+    k = lambda a, b: ecrn_kernels(torch.tensor(a), torch.tensor(b), depth=2, alpha=[0.3, 1.5],  # noqa: E731
+                                  activation="tanh", fourier_scale=0.2)[1].numpy()
+    expected = KernelRidge(alpha=0.1, kernel="precomputed").fit(k(X, X), y).predict(k(Xt, X))
+    reg = NTKRegressor(alpha=0.1, architecture="ecrn", depth=2, residual_scale=[0.3, 1.5],
+                       activation="tanh", fourier_scale=0.2).fit(X, y)
+    np.testing.assert_allclose(reg.predict(Xt), expected, rtol=1e-8, atol=1e-10)
+
+
+def test_the_regressor_uses_only_public_sklearn_modules():
+    import ast
+    import inspect
+
+    import ntkbook.regression as module
+
+    tree = ast.parse(inspect.getsource(module))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    imported += [f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                 for a in n.names]
+    private = [name for name in imported if name.startswith("sklearn") and any(
+        part.startswith("_") for part in name.split("."))]
+    assert private == []
+
+
 def test_clone_keeps_parameters_and_drops_fitted_state():
     X, y = data()
-    reg = NTKRegressor(ridge=0.5, architecture="ecrn", depth=3).fit(X, y)
+    reg = NTKRegressor(alpha=0.5, architecture="ecrn", depth=3).fit(X, y)
     copy = clone(reg)
     assert copy.get_params() == reg.get_params()
     assert not hasattr(copy, "dual_coef_")
 
 
 @pytest.mark.parametrize("params, message", [
-    (dict(ridge=-1.0), "The 'ridge' parameter of NTKRegressor must be a float in the range [0.0, inf). Got -1.0 instead."),
+    (dict(alpha=-1.0), "The 'alpha' parameter of NTKRegressor must be a finite float in the range [0, inf). Got -1.0 instead."),
     (dict(kernel="rbf"), "The 'kernel' parameter of NTKRegressor must be a str among"),
     (dict(depth=0), "The 'depth' parameter of NTKRegressor must be an int in the range [1, inf). Got 0 instead."),
     (dict(activation="swish"), "The 'activation' parameter of NTKRegressor must be a str among"),
-    (dict(architecture="ecrn", depth=3, alpha=[1.0, 1.0]), "The 'alpha' parameter of NTKRegressor must be a sequence of length depth=3"),
+    (dict(architecture="ecrn", depth=3, residual_scale=[1.0, 1.0]), "The 'residual_scale' parameter of NTKRegressor must be a sequence of length depth=3"),
     (dict(architecture="ecrn", drop_prob=1.0), "The 'drop_prob' parameter of NTKRegressor must be"),
     (dict(kernel="empirical"), "The 'model' parameter of NTKRegressor must be a torch.nn.Module"),
 ])

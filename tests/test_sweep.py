@@ -88,3 +88,40 @@ def test_a_sweep_over_a_value_out_of_the_declared_range_is_refused_before_any_ru
     with pytest.raises(ParameterError, match=r"The 'scale' parameter of notebook 'point' must be a finite float in the range \(0, inf\)\. Got -1\.0 instead"):
         run_sweep("point", "scale", [1.0, -1.0], output_dir=point / "out")
     assert not (point / "out").exists()
+
+
+def _quick_run(task):
+    """A stand-in for one papermill run: the larger values finish first, the value 3.0 fails."""
+    import time
+
+    time.sleep(0.3 / task["value"])
+    ok = task["value"] != 3.0
+    return {task["name"]: task["value"], "status": "ok" if ok else "failed", "seconds": 0.0,
+            "error": "" if ok else "ValueError: too large", "output": task["output"]}
+
+
+def test_the_sweep_bar_counts_completed_and_failed_runs(point, monkeypatch, capsys):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setattr("ntkbook.pipeline.sweep._run_one", _quick_run)
+    run_sweep("point", "scale", [1.0, 2.0, 3.0], workers=1, output_dir=point / "out")
+    err = capsys.readouterr().err
+    assert "sweep point over scale" in err and "3/3" in err and "failed=1" in err
+
+
+def test_a_quiet_sweep_shows_no_bar(point, monkeypatch, capsys):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setattr("ntkbook.pipeline.sweep._run_one", _quick_run)
+    run_sweep("point", "scale", [1.0, 2.0], workers=1, output_dir=point / "out", progress=False)
+    assert "sweep point" not in capsys.readouterr().err
+
+
+def test_on_dask_the_bar_advances_as_runs_complete_and_the_table_keeps_the_order_of_values(point, monkeypatch, capsys):
+    from distributed import LocalCluster
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setattr("ntkbook.pipeline.sweep._run_one", _quick_run)
+    with LocalCluster(n_workers=1, threads_per_worker=3, processes=False, dashboard_address=None) as cluster:
+        table = run_sweep("point", "scale", [1.0, 2.0, 4.0], scheduler=cluster.scheduler_address,
+                          output_dir=point / "out")
+    assert table["scale"].tolist() == [1.0, 2.0, 4.0]  # 4.0 finished first, 1.0 last
+    assert "3/3" in capsys.readouterr().err

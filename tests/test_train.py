@@ -261,12 +261,22 @@ def test_callable_callbacks_and_stop(sines):
     assert seen == [0, 1, 2] and res.cause == "asked to stop" and res.diverged_epoch == 2
 
 
-def test_progress_bar_quiet_when_not_a_tty(sines, capsys):
-    train(_mlp(), sines, lr=0.01, epochs=2)
-    err = capsys.readouterr().err
-    assert "train (" not in err
+def test_a_progress_bar_over_the_epochs_shows_by_default(sines, capsys, monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    train(_mlp(), sines, lr=0.01, epochs=2)  # stderr is not a terminal here: shown anyway
+    assert "train (gd, lr=0.01)" in capsys.readouterr().err
+
+
+def test_progress_false_trains_silently(sines, capsys, monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    train(_mlp(), sines, lr=0.01, epochs=2, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_tqdm_disable_in_the_environment_silences_the_bar(sines, capsys, monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
     train(_mlp(), sines, lr=0.01, epochs=2, progress=True)
-    assert "train (gd" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""
 
 
 def test_minibatch_sgd_and_float32(mixture):

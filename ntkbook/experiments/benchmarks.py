@@ -60,7 +60,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ntkbook._validation import check_float, check_int, check_option, fail
+from ntkbook._progress import progress_bar
+from ntkbook._validation import check_bool, check_float, check_int, check_option, fail
 from ntkbook.experiments.kernel_baseline import KERNEL_MODEL, RIDGE_GRID, KernelBaseline
 from ntkbook.experiments.runs import RESULT_COLUMNS, ExperimentConfig, run_experiment, summarize
 from ntkbook.experiments.tuning import TUNE_ON
@@ -615,23 +616,32 @@ class BenchmarkResult:
 
 
 def run_benchmark(benchmark: Benchmark, *, results_dir="results", device=None,
-                  force: bool | None = None, threads: int | None = 1) -> BenchmarkResult:
+                  force: bool | None = None, threads: int | None = 1,
+                  progress: bool = True) -> BenchmarkResult:
     """Run (or load from the cache) every model of ``benchmark``; see the module docstring.
 
     ``threads``: torch intra-op threads while training (see :func:`torch_threads`).
     ``force``: as in :func:`ntkbook.experiments.runs.run_experiment` (None: ``NTKBOOK_FORCE``).
     The networks run on ``device``; the kernel models are solved on the CPU in float64.
+    ``progress``: one bar over the benchmark's models (see :mod:`ntkbook._progress`). The
+    training runs inside a model (seeds times tuning candidates, often hundreds of short
+    runs) show none of their own: a bar that opens and closes for each would bury this one.
     """
     if not isinstance(benchmark, Benchmark):
         raise TypeError(f"The 'benchmark' parameter of run_benchmark must be a Benchmark. "
                         f"Got {type(benchmark).__name__} instead.")
+    check_bool(progress, "progress", "run_benchmark")
     frames, meta = [], {}
-    with torch_threads(threads):
-        for label, cfg in benchmark.configs().items():
+    configs = benchmark.configs()
+    with torch_threads(threads), progress_bar(total=len(configs), show=progress, desc="benchmark",
+                                              unit="model") as bar:
+        for label, cfg in configs.items():
+            bar.set_postfix_str(label)
             where = None if cfg.model == KERNEL_MODEL else device
             df = run_experiment(cfg, results_dir=results_dir, force=force, device=where, progress=False)
             frames.append(df)
             meta[label] = df.attrs.get("metadata", {})
+            bar.update()
     frame = pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
     return BenchmarkResult(benchmark, frame, meta)
 

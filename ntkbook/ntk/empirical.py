@@ -37,7 +37,8 @@ import torch
 from torch import nn
 from torch.func import jacrev, jvp, vmap
 
-from ntkbook._validation import InvalidParameterError, check_option, check_optional_int
+from ntkbook._progress import progress_bar
+from ntkbook._validation import InvalidParameterError, check_bool, check_option, check_optional_int
 from ntkbook.ntk import structured
 from ntkbook.ntk._checks import (
     MODES,
@@ -370,6 +371,10 @@ def _choose_block(impl, plan, full, itemsize, N1, N2, budget, block_size, owner)
     return lo
 
 
+#: With ``progress=True``, the bar over row blocks appears only after this many seconds, so a kernel
+#: that is quick to compute prints nothing.
+PROGRESS_DELAY_S = 2.0
+
 #: How many times empirical_ntk starts again when a block uses the parameters differently from the probe
 #: (each time those parameters fall back); after that every parameter falls back.
 MAX_RESTARTS = 2
@@ -399,10 +404,11 @@ def _transposed(blk, full):
     return blk.transpose(0, 1).transpose(2, 3) if full else blk.T
 
 
-def _fill(out, engine: _Method, x1, x2, b, symmetric, keep_columns):
+def _fill(out, engine: _Method, x1, x2, b, symmetric, keep_columns, bar=None):
     """Compute ``out`` block by block; in the symmetric case only the blocks on and above the diagonal.
 
     ``keep_columns``: keep every column block's features after first use (they fit in memory).
+    ``bar``: a progress bar advanced once per row block (never inside the block loops).
     """
     full = engine.full
     reuse = symmetric and engine.row_is_column
@@ -429,6 +435,8 @@ def _fill(out, engine: _Method, x1, x2, b, symmetric, keep_columns):
                 out[J, I] = _transposed(blk, full)
             del blk
         del fi
+        if bar is not None:
+            bar.update()
 
 
 def _start_stats(stats, impl, b, plan: Plan, restarts):
@@ -460,6 +468,7 @@ def empirical_ntk(
     mode: str = "eval",
     depth_mask: torch.Tensor | None = None,
     stats: dict | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """The empirical NTK Theta(x1, x2) = J(x1) J(x2)^T of ``model`` (exact, blocked).
 
@@ -501,6 +510,11 @@ def empirical_ntk(
         FLOPs of the Gram products and where the time went: ``probe_seconds``,
         ``capture_seconds`` (recording the factors), ``jacobian_seconds`` (per-sample Jacobians),
         ``gram_seconds`` (Gram products) and ``persample_seconds`` (contracting per-sample gradients).
+    progress : bool, default False
+        Show a bar over the row blocks (``tqdm.auto``, see :mod:`ntkbook._progress`) when there
+        is more than one, drawn only once the kernel has taken :data:`PROGRESS_DELAY_S` seconds.
+        Off by default: the kernel is often computed inside other loops (an :class:`NTKTracker`
+        every few epochs, a sweep over widths), whose own bars are the ones to watch.
 
     Returns
     -------
@@ -515,6 +529,7 @@ def empirical_ntk(
     if x2 is not None:
         check_x("x2", x2, params, owner, like=x1)
     block_size = check_optional_int(block_size, "block_size", owner)
+    progress = check_bool(progress, "progress", owner)
     out_device = check_out_device(out_device, owner)
     device, dtype = params[0][1].device, params[0][1].dtype
     budget = memory_budget(max_memory, device, owner)
@@ -542,9 +557,12 @@ def empirical_ntk(
                 stats["probe_seconds"] = t_probe
             all_columns = N2 * impl.feature_bytes(plan, itemsize)[0] + impl.block_bytes(plan, full, itemsize, b, b)
             keep_columns = N2 > b and all_columns <= budget  # keep every column block's features when they fit
-            try:
-                _fill(out, impl(fn, plan, model, full, stats), x1, X2, b, symmetric, keep_columns)
-                break
-            except structured.PlanChanged as err:  # a block used parameters differently: those fall back
-                excluded |= err.params
+            n_rows = -(-N1 // b)
+            with progress_bar(total=n_rows, show=progress and n_rows > 1, desc=f"empirical_ntk ({impl.value})",
+                              unit="row block", leave=False, delay=PROGRESS_DELAY_S) as bar:
+                try:
+                    _fill(out, impl(fn, plan, model, full, stats), x1, X2, b, symmetric, keep_columns, bar)
+                    break
+                except structured.PlanChanged as err:  # a block used parameters differently: those fall back
+                    excluded |= err.params
     return out

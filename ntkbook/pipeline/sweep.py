@@ -14,6 +14,9 @@ them). The table is also written to ``OUTPUT_DIR/runs.csv``.
   one machine needs no other tool.
 * A failed run is recorded with its parameters and error; it neither stops nor corrupts
   the others (each run writes its own output atomically, see ``ntkbook.pipeline.notebooks``).
+* A bar (``tqdm.auto``) advances as each run completes, in whatever order the workers
+  finish (on Dask too, through ``distributed.as_completed``), and counts the failed runs;
+  ``progress=False`` (``ntkbook sweep --quiet``) hides it. The table keeps the order of ``values``.
 
 Example::
 
@@ -28,13 +31,14 @@ import contextlib
 import os
 import re
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ntkbook import _io
+from ntkbook._progress import progress_bar
 from ntkbook.pipeline import paths
 from ntkbook.pipeline.notebooks import (
     ParameterError,
@@ -111,6 +115,7 @@ def run_sweep(
     scheduler: str | None = None,
     output_dir: str | os.PathLike | None = None,
     force: bool | None = None,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Run ``notebook`` once per value of parameter ``name``; return the collected table.
 
@@ -134,6 +139,8 @@ def run_sweep(
     force : bool, optional
         Rerun every point even when its saved run is up to date (default: what
         ``NTKBOOK_FORCE`` says in this process).
+    progress : bool, default True
+        Show a bar that advances as each run completes (see the module docstring).
 
     Every run is ad hoc (it has overrides and its own output): a sweep never writes the
     claim records of the chapters (see ``ntkbook.pipeline.notebooks``).
@@ -167,16 +174,36 @@ def run_sweep(
     ]
     check_targets(table_path, *(Path(t["output"]) for t in tasks))  # a bad place fails before any run
 
-    if scheduler is not None:
-        with _connect(scheduler) as client:
-            rows = client.gather(client.map(_run_one, tasks, pure=False))
-    else:
-        n = workers or min(len(tasks), os.cpu_count() or 1)
-        if n == 1:
-            rows = [_run_one(t) for t in tasks]
+    if not isinstance(progress, bool):
+        raise ParameterError(f"The 'progress' parameter of run_sweep must be a bool. Got {progress!r} instead.")
+
+    rows: list[dict[str, Any] | None] = [None] * len(tasks)
+    with progress_bar(total=len(tasks), show=progress, desc=f"sweep {stem} over {name}", unit="run") as bar:
+        def done(index: int, row: dict[str, Any]) -> None:
+            rows[index] = row
+            bar.update()
+            failed = sum(r is not None and r["status"] != "ok" for r in rows)
+            if failed:
+                bar.set_postfix(failed=failed)
+
+        if scheduler is not None:
+            from distributed import as_completed as dask_as_completed
+
+            with _connect(scheduler) as client:
+                futures = client.map(_run_one, tasks, pure=False)
+                index = {f.key: i for i, f in enumerate(futures)}
+                for future in dask_as_completed(futures):
+                    done(index[future.key], future.result())
         else:
-            with ProcessPoolExecutor(max_workers=n) as pool:
-                rows = list(pool.map(_run_one, tasks))
+            n = workers or min(len(tasks), os.cpu_count() or 1)
+            if n == 1:
+                for i, t in enumerate(tasks):
+                    done(i, _run_one(t))
+            else:
+                with ProcessPoolExecutor(max_workers=n) as pool:
+                    futures = {pool.submit(_run_one, t): i for i, t in enumerate(tasks)}
+                    for future in as_completed(futures):
+                        done(futures[future], future.result())
 
     table = pd.DataFrame(rows)
     with _io.atomic_open(table_path) as fh:  # a partial file of its own: concurrent sweeps never share one
