@@ -201,3 +201,13 @@ def test_a_quiet_book_shows_the_chapter_lines_but_no_bar(monkeypatch, tmp_path, 
     assert cli.main(["book", "--profile", "ci", "--no-build", "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "recorded run time" not in err and "[2/2] b (profile ci)" in err
+
+
+def test_book_workers_without_a_profile_is_a_usage_error(capsys):
+    assert cli.main(["book", "--workers", "2"]) == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_book_workers_must_be_positive(capsys):
+    assert cli.main(["book", "--profile", "ci", "--workers", "0", "--no-build"]) == 2
+    assert "--workers must be an int in the range [1, inf)" in capsys.readouterr().err

@@ -122,8 +122,11 @@ def _cmd_book(args) -> int:
 
     profile = args.profile or paths.SNAPSHOT_PROFILE
     if args.profile is None:
-        if args.force or args.no_build:
-            raise ParameterError("--force and --no-build execute chapters: give --profile ci or --profile full with them.")
+        if args.force or args.no_build or args.workers is not None or args.scheduler is not None:
+            raise ParameterError("--force, --no-build, --workers and --scheduler execute chapters: "
+                                 "give --profile ci or --profile full with them.")
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers must be an int in the range [1, inf). Got {args.workers} instead.")
         _say(f"ntkbook: building the published book from the {profile}-profile snapshot "
              f"({paths.display_path(paths.executed_dir(profile))}/), executing nothing")
     else:
@@ -167,6 +170,13 @@ def _execute_book(args, profile: str) -> None:
     report reads the claim records, the page on running at scale reads the stamps)."""
     stems = toc_notebooks()
     timings: dict[str, float | None] = {}
+    if args.workers is not None or args.scheduler is not None:  # independent chapters side by side on Dask
+        from ntkbook.pipeline.parallel import execute_chapters
+
+        timings = execute_chapters(stems, profile, workers=args.workers, scheduler=args.scheduler, force=args.force,
+                                   placement=_placement(args), log=_say, progress=not args.quiet)
+        _write_timings(profile, {s: None if t is None else round(t, 1) for s, t in timings.items()})
+        return
     estimate = estimated_seconds(stems, profile, args.force)
     with progress_bar(total=sum(estimate.values()), show=not args.quiet, desc=f"book ({profile})",
                       bar_format=_BOOK_BAR) as bar:
@@ -186,6 +196,12 @@ def _execute_book(args, profile: str) -> None:
             _say(f"[again] {stem}: what it reads changed during this pass")
             result = run_notebook(stem, profile=profile, progress=False, placement=_placement(args))
             timings[stem] = round(result.seconds, 1)
+    _write_timings(profile, timings)
+
+
+def _write_timings(profile: str, timings: dict[str, float | None]) -> None:
+    """The wall time of each chapter this pass executed (None: it was current), for the page
+    on running at scale."""
     from ntkbook.pipeline.stamps import machine
 
     record = {"profile": profile, "machine": machine(), "seconds": timings}
@@ -340,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "run that made it, or saying it is stale or missing. With --profile, first execute the "
                 "chapters whose run in that profile is not current (a bar over the chapters estimates the "
                 "time left from their previous runs), then build that profile's book.",
-                "ntkbook book", "ntkbook book --profile ci", "ntkbook book --profile full --device cuda --no-build")
+                "ntkbook book", "ntkbook book --profile ci", "ntkbook book --profile ci --workers 2",
+                "ntkbook book --profile full --device cuda --no-build")
     book.add_argument("--profile", choices=PROFILES, default=None,
                       help="execute the chapters whose run in this profile is not current, then build its book; "
                            + _PROFILE_HELP + " (default: build the published book from the full-profile "
@@ -349,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="execute every chapter, current or not, and have the experiment caches recompute "
                            "(needs --profile)")
     book.add_argument("--no-build", action="store_true", help="execute the notebooks only (needs --profile)")
+    book.add_argument("--workers", type=int, default=None,
+                      help="execute the independent chapters side by side on a local Dask cluster of this many "
+                           "workers, the chapters that read the others' results last (needs --profile)")
+    book.add_argument("--scheduler", default=None,
+                      help="execute them on the workers of this Dask scheduler instead, e.g. tcp://host:8786; "
+                           "the workers must share this book's file system (needs --profile)")
     _placement_options(book)
     book.set_defaults(func=_cmd_book)
 
