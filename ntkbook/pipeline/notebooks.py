@@ -198,10 +198,18 @@ def _records_state(folder: Path | None) -> dict[str, tuple[int, int]]:
     return {str(p): (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.json")) if p.is_file()}
 
 
-def _records_written(folder: Path | None, before: dict[str, tuple[int, int]]) -> dict[str, str]:
-    """The records in ``folder`` that appeared or were replaced since ``before``, with their hashes."""
+def _records_written(folder: Path | None, before: dict[str, tuple[int, int]], stem: str) -> dict[str, str]:
+    """The records in ``folder`` that appeared or were replaced since ``before``, with their
+    hashes, leaving out those of claims the registry gives to another chapter of the table of
+    contents: chapters executed in parallel (``ntkbook book --workers``) write into the same
+    folder at the same time, and each stamp keeps only its own chapter's records."""
+    from ntkbook.claims.registry import CLAIMS
+
     after = _records_state(folder)
-    return {path: stamps.sha256_file(Path(path)) for path, state in after.items() if before.get(path) != state}
+    chapters = set(toc_notebooks()) if paths.TOC_PATH.is_file() else set()
+    others = {cid for cid, claim in CLAIMS.items() if claim.chapter != stem and claim.chapter in chapters}
+    return {path: stamps.sha256_file(Path(path)) for path, state in after.items()
+            if before.get(path) != state and Path(path).stem not in others}
 
 
 # ----------------------------------------------------------------------------- targets and leftovers
@@ -279,8 +287,11 @@ def _describe_failure(err: Exception, notebook: str) -> str:
 
 def kernel_environment(profile: str, force: bool, claims_dir: Path | None) -> dict[str, str]:
     """The environment a chapter's kernel runs in: this process's, with the three variables
-    of "Canonical runs" above set or removed."""
+    of "Canonical runs" above set or removed, and ``TQDM_DISABLE=1``: the bars of the
+    library's loops (see :mod:`ntkbook._progress`) would only be recorded into the executed
+    notebook, unseen; the one to watch is papermill's over the cells (``progress``)."""
     env = dict(os.environ)
+    env["TQDM_DISABLE"] = "1"
     env[ENV_PROFILE] = profile
     env.pop(ENV_FORCE, None)
     env.pop(ENV_CLAIMS_DIR, None)
@@ -288,6 +299,8 @@ def kernel_environment(profile: str, force: bool, claims_dir: Path | None) -> di
         env[ENV_FORCE] = "1"
     if claims_dir is not None:
         env[ENV_CLAIMS_DIR] = str(claims_dir)
+    # where a claim box below the full profile finds the paper-scale verdict it shows beside its own
+    env["NTKBOOK_PAPER_SCALE_DIR"] = str(paths.records_root(paths.SNAPSHOT_PROFILE))
     return env
 
 
@@ -554,7 +567,7 @@ def run_notebook(
         "finished": stamps.utc_now(),
         **made_from,
         "machine": stamps.machine(),
-        "records": stamps.record_hashes(_records_written(claims_dir, before)),
+        "records": stamps.record_hashes(_records_written(claims_dir, before, stem)),
     }, default=str)
     return RunResult(stem, out, plan.effective, executed=True, seconds=seconds, canonical=canonical,
                      extra={"oversized": stamps.oversized(data, len(body))})
