@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                "it is ad hoc.",
                "ntkbook run 01_empirical_ntk",
                "ntkbook run 10_width_scaling --profile full --device cuda",
-               "ntkbook run 01_empirical_ntk -p width 256 --output /tmp/width256.ipynb")
+               "ntkbook run 01_empirical_ntk -p width 256 --output runs/width256.ipynb")
     run.add_argument("notebook", help="a notebook in notebooks/ (stem or path of the .py source)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="override a parameter (VALUE is read as YAML; see ntkbook params NOTEBOOK)")
