@@ -411,3 +411,111 @@ def test_an_unreachable_dask_scheduler_gives_one_line_and_exit_2_quickly(book, c
     assert status == 2
     assert "Cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in _one_error_line(capsys.readouterr().err)
     assert time.monotonic() - start < 25
+
+
+# ----------------------------------------------------------------------------- the book root
+
+_PATH_NAMES = ("ROOT", "NOTEBOOK_DIR", "PROFILE_DIR", "EXECUTED_DIR", "MEASURED_DIR", "TOC_PATH",
+               "CONFIG_PATH", "BUILD_DIR", "RESULTS_DIR", "PACKAGE_DIR")
+
+
+@pytest.fixture
+def outside(tmp_path, monkeypatch):
+    """A working directory in no book, with the package as if installed from a wheel (not
+    in a checkout) and no root or results folder named; every path is restored afterwards."""
+    for name in _PATH_NAMES:
+        monkeypatch.setattr(paths, name, getattr(paths, name))
+    for var in (paths.ROOT_ENV, paths.RESULTS_ENV):
+        monkeypatch.setenv(var, "placeholder")  # so that teardown restores what use_root exports
+        monkeypatch.delenv(var)
+    site = tmp_path / "venv" / "lib" / "site-packages" / "ntkbook"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(paths, "PACKAGE_DIR", site)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_the_book_root_is_found_at_or_above_the_working_directory(outside):
+    root = _make_book(outside / "my_book")
+    (root / "notebooks" / "deep" / "er").mkdir(parents=True)
+    assert paths.find_root(root) == root.resolve()
+    assert paths.find_root(root / "notebooks" / "deep" / "er") == root.resolve()
+
+
+def test_ntkbook_root_wins_over_the_working_directory(outside, monkeypatch):
+    here, there = _make_book(outside / "here"), _make_book(outside / "there")
+    monkeypatch.setenv(paths.ROOT_ENV, str(there))
+    assert paths.find_root(here) == there.resolve()
+
+
+def test_an_ntkbook_root_that_holds_no_book_is_refused_naming_the_variable(outside, monkeypatch):
+    monkeypatch.setenv(paths.ROOT_ENV, str(outside))
+    with pytest.raises(paths.BookRootError, match="NTKBOOK_ROOT names .* which holds no _toc.yml and notebooks/"):
+        paths.find_root()
+
+
+def test_the_checkout_the_package_was_imported_from_is_the_root_outside_any_book(outside, monkeypatch):
+    checkout = _make_book(outside.parent / "checkout")
+    (checkout / "ntkbook").mkdir()
+    monkeypatch.setattr(paths, "PACKAGE_DIR", checkout / "ntkbook")
+    assert paths.find_root() == checkout
+
+
+def test_outside_any_book_and_checkout_there_is_no_root(outside):
+    assert paths.find_root() is None
+
+
+def test_without_a_book_ntkbook_run_fails_in_one_line_naming_root_and_the_variable(outside, capsys):
+    paths.use_root(None)
+    assert cli.main(["run", "01_empirical_ntk"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "No book root" in line and "--root PATH" in line and "NTKBOOK_ROOT" in line
+
+
+def test_without_a_book_every_book_path_raises_the_book_root_error_when_used(outside):
+    paths.use_root(None)
+    for name in _PATH_NAMES[:-2]:  # the results folder and the package have homes without a book
+        with pytest.raises(paths.BookRootError, match="No book root"):
+            os.fspath(getattr(paths, name))
+    with pytest.raises(paths.BookRootError):
+        (paths.NOTEBOOK_DIR / "runs").glob("*.py")
+
+
+def test_without_a_book_results_go_to_the_user_cache_never_under_the_package(outside):
+    import platformdirs
+
+    paths.use_root(None)
+    assert paths.RESULTS_DIR == platformdirs.user_cache_path("ntkbook") / "results"
+    assert not paths.RESULTS_DIR.is_relative_to(paths.PACKAGE_DIR.parent)
+    assert not paths.claims_dir("ci").is_relative_to(paths.PACKAGE_DIR.parent)
+
+
+def test_ntkbook_results_dir_names_the_results_folder_even_inside_a_book(outside, monkeypatch):
+    root = _make_book(outside / "my_book")
+    monkeypatch.setenv(paths.RESULTS_ENV, str(outside / "elsewhere"))
+    paths.use_root(root)
+    assert paths.RESULTS_DIR == outside / "elsewhere"
+    assert paths.sweeps_dir() == outside / "elsewhere" / "sweeps"
+
+
+def test_use_root_points_every_path_at_the_book_and_exports_it(outside):
+    root = _make_book(outside / "my_book").resolve()
+    assert paths.use_root(root) == root
+    assert (paths.ROOT, paths.NOTEBOOK_DIR, paths.PROFILE_DIR, paths.TOC_PATH, paths.CONFIG_PATH) == (
+        root, root / "notebooks", root / "profiles", root / "_toc.yml", root / "_config.yml")
+    assert (paths.EXECUTED_DIR, paths.MEASURED_DIR, paths.BUILD_DIR, paths.RESULTS_DIR) == (
+        root / "book" / "executed", root / "book" / "measured", root / "_build", root / "results")
+    assert os.environ[paths.ROOT_ENV] == str(root)
+    assert notebooks.resolve_notebook("toy") == root / "notebooks" / "toy.py"
+
+
+def test_use_root_refuses_a_folder_that_holds_no_book_naming_the_option(outside):
+    with pytest.raises(paths.BookRootError, match=r"given by --root .* must be a folder that holds _toc.yml"):
+        paths.use_root(outside)
+
+
+def test_display_path_without_a_book_gives_the_path_as_given(outside):
+    paths.use_root(None)
+    assert paths.display_path(outside / "x.ipynb") == str(outside / "x.ipynb")

@@ -76,7 +76,7 @@ from ntkbook.pipeline.parameters import (  # noqa: F401  (re-exported: the pipel
     read_parameters,
     validate_parameters,
 )
-from ntkbook.pipeline.paths import PROFILES, ROOT  # noqa: F401  (chapters import ROOT from here)
+from ntkbook.pipeline.paths import PROFILES  # noqa: F401
 from ntkbook.pipeline.stamps import Inputs, Status
 
 ENV_PROFILE, ENV_FORCE, ENV_CLAIMS_DIR = "NTKBOOK_PROFILE", "NTKBOOK_FORCE", "NTKBOOK_CLAIMS_DIR"
