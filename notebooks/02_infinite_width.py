@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-infinite-width)=
 # # Infinite width
@@ -57,6 +71,7 @@ from ntkbook.experiments.theory import CONVERGENCE_RATE_WINDOW, compare_exponent
 from ntkbook.stats import slope_interval
 from ntkbook.claims.rules import interval_rule, one_sided_rule, weakest_verdict
 from ntkbook.plots.glue import glue_values
+from ntkbook.plots.tables import show_table
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 
@@ -137,7 +152,7 @@ errors = pd.concat(errors, ignore_index=True)
 fits = {name: slope_interval(g, y="rel_error") for name, g in errors.groupby("architecture", sort=False)}
 pooled = slope_interval(errors, y="rel_error", by=["architecture", "seed"])
 table = pd.DataFrame({name: {"slope": f["slope"], "95% low": f["low"], "95% high": f["high"]} for name, f in fits.items()}).T
-table.round(3)
+show_table(table.round(3))
 
 # %%
 fig, ax = figure(profile=profile, seeds=n_seeds)

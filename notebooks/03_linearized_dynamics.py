@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-linearized-dynamics)=
 # # Linearized dynamics and spectral bias
@@ -75,6 +89,7 @@ from ntkbook.experiments.theory import (
 from ntkbook.stats import slope_interval, t_interval
 from ntkbook.claims.rules import interval_rule, one_sided_rule, weakest_verdict
 from ntkbook.plots.glue import glue_values
+from ntkbook.plots.tables import show_table
 
 torch.set_num_threads(1)  # small models: one thread avoids threading overhead on a shared CPU
 
@@ -138,7 +153,7 @@ glue_values(n_train=n_train, steps=steps, lr_factor=lr_factor, freq_low=min(freq
 gaps, kept = linearization_gap_sweep(make, x_train, y_train, x_test, widths, seeds, lr_factor=lr_factor,
                                      steps=steps, keep=max(widths))
 n_diverged = int((~np.isfinite(gaps["gap"])).sum())
-gaps.groupby("width")[["gap", "lr", "final_loss"]].median()
+show_table(gaps.groupby("width")[["gap", "lr", "final_loss"]].median())
 
 # %% tags=["remove-cell"]
 glue_values(n_diverged=n_diverged)
@@ -166,7 +181,7 @@ glue_values(closed_diff=closed_diff)
 
 # %%
 show_steps = sorted({0, max(1, steps // 40), steps // 8, steps})
-fig, ax = figure(profile=profile, seeds=1, width=7.0)
+fig, ax = figure(profile=profile, seeds=1)
 plot_trajectory_overlay(data.x_test.numpy(), run0["net"]["f_test"].numpy(), run0["lin"]["f_test"].numpy(),
                         show_steps, ax=ax, target=data.y_test.numpy())
 ax.set_title(f"relu MLP of width {max(widths)} (solid) and its linearization (dashed)")

@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %%
 
 # %% [markdown]
@@ -66,6 +80,7 @@ from ntkbook.ntk import empirical_ntk
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.glue import glue_values
 from ntkbook.plots.theory import plot_bound_vs_error
+from ntkbook.plots.tables import show_table
 from ntkbook.experiments.theory import (
     SPHERE_TARGETS,
     TwoLayerReLU,
@@ -208,8 +223,8 @@ common = dict(n_test=n_test, dim=dim, width=width, steps=steps, lr_factor=lr_fac
 results = pd.concat([bound_vs_error_sweep(ns, [0.0], seeds, target="poly", **common),
                      bound_vs_error_sweep(ns, xor_noises, seeds, target="xor", **common)], ignore_index=True)
 n_diverged = int(results["diverged"].sum())
-results.groupby(["target", "noise", "n"])[["kappa", "main", "extra", "train_loss", "full_bound", "test_loss",
-                                           "kernel_test_loss"]].median()
+show_table(results.groupby(["target", "noise", "n"])[["kappa", "main", "extra", "train_loss", "full_bound", "test_loss",
+                                                      "kernel_test_loss"]].median())
 
 # %% [markdown]
 # For each labelling and $n$, `bound_summary` averages over the seeds: the bound, and the test
@@ -224,11 +239,11 @@ results.groupby(["target", "noise", "n"])[["kappa", "main", "extra", "train_loss
 summary = bound_summary(results)
 per_n = [bound_rule(r.bound, r.test_loss, r.low, r.high, trivial=1.0) for r in summary.itertuples()]
 summary["verdict at this n"] = [v.verdict for v in per_n]
-summary[["target", "noise", "n", "bound", "test_loss", "low", "high", "kernel_test_loss", "zero_loss", "ratio",
-         "verdict at this n"]].round(4)
+show_table(summary[["target", "noise", "n", "bound", "test_loss", "low", "high", "kernel_test_loss", "zero_loss", "ratio",
+                    "verdict at this n"]].round(4))
 
 # %%
-fig, ax = figure(profile=profile, seeds=n_seeds, width=6.4, height=4.4)
+fig, ax = figure(profile=profile, seeds=n_seeds, height=4.8)
 plot_bound_vs_error(results, ax=ax)
 ax.set_title("Arora et al.'s bound vs measured test loss")
 ax.legend(fontsize=7, ncol=2)

@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-architecture)=
 # # The NTK-ECRN and its kernel at initialization
@@ -50,6 +64,7 @@ from ntkbook.experiments.runs import paired_comparison
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.glue import glue_values
 from ntkbook.plots.mechanisms import plot_metric_against_scale, plot_metric_by_variant, plot_spectra
+from ntkbook.plots.tables import show_table
 from ntkbook.stats import t_interval
 
 torch.set_num_threads(1)  # the models here are small: one thread avoids threading overhead
@@ -149,7 +164,7 @@ variants = {
 eig_var, table_var = init_spectra(variants, x, seeds, n_masks=n_masks)
 summary = (table_var.groupby(["model", "metric"])["value"].mean().unstack("metric")
            [["lambda_max", "trace", "effective_rank"]].loc[list(variants)])
-summary
+show_table(summary)
 
 # %% tags=["remove-cell"]
 glue_values(n_masks=n_masks)

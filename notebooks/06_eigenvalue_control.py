@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-eigenvalue-control)=
 # # Eigenvalue control by the residual scale
@@ -52,6 +66,7 @@ from ntkbook.experiments.mechanisms import (add_init_factor, diverged_fraction, 
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.glue import glue_values
 from ntkbook.plots.mechanisms import plot_growth_fit, plot_lambda_max_curves, plot_stability
+from ntkbook.plots.tables import show_table
 from ntkbook.stats import paired_difference, t_interval
 
 torch.set_num_threads(1)  # the models here are small: one thread avoids threading overhead
@@ -83,11 +98,13 @@ device = "cpu"  # device: where training happens ("cuda" works too)
 # |\lambda_{\max}(t) - \lambda_{\max}(0)|$ for how far the largest eigenvalue moves during
 # training. In the ECRN the gradient of every parameter of block $l$ carries the factor
 # $\alpha_l$, so block $l$ contributes a term of order $\alpha_l^2$ to $\Theta$ and, the
-# paper argues, to its change. We test the reconstruction
+# paper argues, to its change. We test this reconstruction of the paper's Eq. (15):
 #
 # $$
-# G \;=\; \max_{t \le T} |\lambda_{\max}(t) - \lambda_{\max}(0)|
-# \;\le\; G_0 + C \sum_{l=1}^{L} \alpha_l^2 \qquad \text{(reconstruction of Eq. (15))},
+# \begin{aligned}
+# G &= \max_{t \le T} |\lambda_{\max}(t) - \lambda_{\max}(0)| \\
+#   &\le G_0 + C \sum_{l=1}^{L} \alpha_l^2 ,
+# \end{aligned}
 # $$
 #
 # where $G_0$ is the drift of the same network with its residual branches switched off
@@ -133,7 +150,7 @@ seeds = list(range(n_seeds))
 curves, runs = lambda_max_sweep(data, alphas=alphas, depths=depths, seeds=seeds, lr_fraction=lr_fraction,
                                 epochs=epochs, ntk_every=ntk_every, model_kwargs=dict(width=width),
                                 divergence_threshold=divergence_threshold, device=device)
-runs.groupby(["depth", "alpha"])[["lr", "lambda_max0", "growth", "peak_ratio", "diverged"]].mean()
+show_table(runs.groupby(["depth", "alpha"])[["lr", "lambda_max0", "growth", "peak_ratio", "diverged"]].mean())
 
 # %% tags=["remove-cell"]
 glue_values(width=width, n_train=n_train, ntk_every=ntk_every, epochs=epochs, lr_fraction=lr_fraction,
@@ -146,14 +163,14 @@ glue_values(width=width, n_train=n_train, ntk_every=ntk_every, epochs=epochs, lr
 # $\lambda_{\max}$ grows during training by more than the factor $1/\rho$ =
 # {glue:text}`limit_factor:g`.
 #
-# ## lambda_max over training
+# ## $\lambda_{\max}$ over training
 #
 # The curves below divide $\lambda_{\max}(t)$ by its value at initialization. A cross marks
 # the last finite record of a run that diverged: its loss passed
 # {glue:text}`div_threshold:.0e` or became non-finite, and `ntkbook.train` stopped it there.
 
 # %%
-fig, axes = figure(len(depths), profile=profile, seeds=n_seeds, width=4.2)
+fig, axes = figure(len(depths), profile=profile, seeds=n_seeds, stack=True)
 for ax, depth in zip(np.atleast_1d(axes), depths):
     plot_lambda_max_curves(curves, runs, depth=depth, ax=ax)
 fig.tight_layout()
@@ -185,7 +202,7 @@ glue_values(div_threshold=divergence_threshold, n_finished=len(finished),
 # in {glue:text}`n_never_rose` it never rose above it. The drift $G$ that the bound caps is
 # measured in either direction.
 #
-# ## How the growth scales with alpha
+# ## How the growth scales with $\alpha$
 #
 # For each depth and seed we subtract the drift $G_0$ of the $\alpha = 0$ run and fit
 # $\log(G - G_0) = k \log\alpha + c$ over $0 < \alpha \le$ {glue:text}`alpha_fit_max`.
@@ -204,7 +221,7 @@ n_fits = int(np.isfinite(fits["slope"]).sum())
 n_left_out = int(fits["n_excluded"].sum())
 against_two = paired_difference(fits["slope"], np.full(len(fits), 2.0))  # the one-sample t-test of k against 2
 per_depth = fits.groupby("depth")["slope"].apply(lambda s: pd.Series(t_interval(s), index=["mean", "low", "high"])).unstack()
-per_depth
+show_table(per_depth)
 
 # %% tags=["remove-cell"]
 glue_values(slope=slope, slope_lo=slope_lo, slope_hi=slope_hi, n_fits=n_fits, n_left_out=n_left_out,
@@ -261,7 +278,7 @@ verdict_alpha = check_claim(
 # exponent no longer mixes the $\alpha^2$ size of each block's kernel term with the faster
 # training that a larger kernel gets at a fixed step.
 #
-# ## What "too large an alpha for the depth" means
+# ## What "too large an $\alpha$ for the depth" means
 #
 # Gradient descent on $\tfrac{1}{2n}\sum_i (f(x_i) - y_i)^2$ moves the training outputs by
 # $-\tfrac{\eta}{n}\Theta (f - y)$ per step, so the residual's component along eigenvector
@@ -287,16 +304,16 @@ verdict_alpha = check_claim(
 factor = 1 / lr_fraction  # the growth of lambda_max at which a step at rho of the limit becomes unstable
 runs = add_init_factor(runs, fixed_lr=fixed_lr, n=n_train)  # + init_factor, fixed_step_ratio
 thresholds = too_large_alphas(runs, factor)
-thresholds
+show_table(thresholds)
 
 # %%
-fig, axes = figure(2, profile=profile, seeds=n_seeds)
+fig, axes = figure(2, profile=profile, seeds=n_seeds, stack=True)
 plot_stability(runs, column="fixed_step_ratio", ax=axes[0],
                ylabel=f"$\\eta\\lambda_{{\\max}}(0)/n$ at the fixed $\\eta$ = {fixed_lr:g}")
 axes[0].set_title("a fixed step, at initialization")
 plot_stability(runs, column="peak_ratio", limit=factor, ax=axes[1],
                ylabel="$\\max_t \\lambda_{\\max}(t) / \\lambda_{\\max}(0)$",
-               limit_label=f"1/rho = {factor:g}: the step stops being stable")
+               limit_label=rf"$1/\rho$ = {factor:g}: the step stops being stable")
 axes[1].set_title("each run's own step, during training")
 fig.tight_layout()
 glue_figure("fig_stability", fig)
@@ -375,7 +392,7 @@ glue_values(
 frac_iv, diverged_big = diverged_fraction(runs, alpha_big)
 frac_test = paired_difference(diverged_big, np.full(len(diverged_big), 0.5))  # the t-test of the fraction against 1/2
 small = runs[runs["alpha"] <= alpha_fit_max]
-runs[runs["diverged"]][["depth", "alpha", "seed", "lr", "peak_ratio", "diverged_epoch", "cause"]]
+show_table(runs[runs["diverged"]][["depth", "alpha", "seed", "lr", "peak_ratio", "diverged_epoch", "cause"]])
 
 # %% tags=["remove-cell"]
 glue_values(frac_big=100 * frac_iv.mean, frac_big_lo=100 * frac_iv.low, frac_big_hi=100 * frac_iv.high,

@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-ablation-fourier)=
 # # Ablation: Fourier features on and off
@@ -57,6 +71,7 @@ from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.glue import glue_values
 from ntkbook.plots.mechanisms import (plot_fits, plot_frequency_errors, plot_metric_by_variant, plot_scale_selection,
                                       plot_spectra)
+from ntkbook.plots.tables import show_table
 from ntkbook.stats import t_interval
 
 torch.set_num_threads(1)  # the models here are small: one thread avoids threading overhead
@@ -101,7 +116,7 @@ device = "cpu"  # device: where training happens ("cuda" works too)
 # take the same step *relative to their stability limit*: the comparison is between
 # kernels, not between learning rates.
 #
-# ## Choosing sigma on validation data
+# ## Choosing $\sigma$ on validation data
 #
 # The embedding's scale is a hyperparameter, and the target's frequencies must not choose
 # it. We sweep $\sigma$ over the grid {glue:text}`scale_grid_text` (a factor 2 apart, fixed
@@ -129,7 +144,7 @@ selection = fourier_scale_selection(scales=scale_grid, on={**common, "n_fourier"
 fourier_scale, per_scale = selected_scale(selection)
 off_val = t_interval(selection.loc[selection.variant == "Fourier off", "val_mse"], bounds=(0.0, math.inf))
 print("selected sigma:", fourier_scale)
-per_scale
+show_table(per_scale)
 
 # %% tags=["remove-cell"]
 glue_values(width=width, depth=depth, n_fourier=n_fourier, fourier_scale=fourier_scale, lr_fraction=lr_fraction,
@@ -166,7 +181,7 @@ variants = {"Fourier on": {**common, "n_fourier": n_fourier, "fourier_scale": fo
             "Fourier off": {**common, "n_fourier": 0}}
 out = fourier_ablation(variants=variants, seeds=seeds, data_kwargs=data_kwargs, epochs=epochs,
                        lr_fraction=lr_fraction, every=every, device=device)
-out["runs"][["variant", "seed", "lr", "lambda_max0", "diverged", "test_mse"]]
+show_table(out["runs"][["variant", "seed", "lr", "lambda_max0", "diverged", "test_mse"]])
 
 # %% tags=["remove-cell"]
 glue_values(run_select=run_label(profile, len(select_seeds)))
@@ -178,7 +193,7 @@ glue_values(run_select=run_label(profile, len(select_seeds)))
 # {glue:text}`epochs` steps, for the first seed.
 
 # %%
-fig, ax = figure(profile=profile, seeds=n_seeds, width=7.0)
+fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_fits(out["fits"], seed=seeds[0], ax=ax)
 ax.set_title(f"final fits (seed {seeds[0]})")
 glue_figure("fig_fits", fig)
@@ -246,7 +261,7 @@ glue_values(hand_gap=float(np.max(np.abs(np.asarray(by_hand) - package))))
 # {glue:text}`every` steps of training:
 
 # %%
-fig, ax = figure(profile=profile, seeds=n_seeds, width=7.0)
+fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_frequency_errors(out["errors"], ax=ax)
 ax.set_title("error of each frequency component during training")
 glue_figure("fig_errors", fig)
@@ -258,7 +273,7 @@ low = frequency_error_difference(out["errors"], "Fourier on", "Fourier off", f_l
 d_high, d_high_lo, d_high_hi = high.mean_difference, high.ci_low, high.ci_high
 d_low, d_low_lo, d_low_hi = low.mean_difference, low.ci_low, low.ci_high
 err_high = {name: t_interval(final[(name, f_high)], bounds=(0.0, math.inf)) for name in variants}
-final
+show_table(final)
 
 # %% tags=["remove-cell"]
 glue_values(every=every, f_low=f_low, f_high=f_high, d_high=d_high, d_high_lo=d_high_lo, d_high_hi=d_high_hi,
@@ -319,7 +334,7 @@ data_first = load_dataset("sinusoids", seed=seeds[0], dtype=torch.float64, **dat
 specs = {name: ("ecrn", kwargs) for name, kwargs in variants.items()}
 rates = mode_rates(specs, data_first.x_train, frequencies, seeds)
 rate_table = rates.groupby(["variant", "frequency"])["rate"].mean().unstack("frequency")
-rate_table
+show_table(rate_table)
 
 # %% tags=["remove-cell"]
 glue_values({f"rate_high_{key}": float(rate_table.loc[name, f_high]) for name, key in variant_keys},

@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-ablation-stochastic-depth)=
 # # Ablation: stochastic depth
@@ -57,6 +71,7 @@ from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.ablations import plot_expected_ntk_gaps, plot_kernel_change_by_mask, plot_paired_errors
 from ntkbook.claims.rules import interval_rule, sign_rule, threshold_rule
 from ntkbook.plots.glue import glue_values
+from ntkbook.plots.tables import show_table
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile); the book's
@@ -166,7 +181,7 @@ check = expected_ntk_check(
 )
 print("inputs: 1-d points drawn uniformly on [0, 1] (generated, one draw per seed)")
 summary = check.groupby("p")[["formula_bias", "eval_bias", "roundoff", "tolerance", "formula_z", "exact_z"]].mean()
-summary
+show_table(summary)
 
 # %% [markdown]
 # Each row averages the initialization seeds: the distances of the formula and of the
@@ -184,7 +199,7 @@ bias_formula, bias_low, bias_high = t_interval(at_claim["formula_bias"], bounds=
 bias_eval, _, _ = t_interval(at_claim["eval_bias"], bounds=distance_range)
 roundoff = float(check["roundoff"].max())
 largest = check[check["p"] == check["p"].max()]
-fig, (ax_bias, ax_z) = figure(2, profile=profile, seeds=n_seeds)
+fig, (ax_bias, ax_z) = figure(2, profile=profile, seeds=n_seeds, stack=True)
 plot_expected_ntk_gaps(check, ax_bias=ax_bias, ax_z=ax_z)
 fig.suptitle(f"Expected NTK over depth masks: ECRN, width {width}, depth {depth}")
 fig.tight_layout()
@@ -334,10 +349,10 @@ trajectories = mask_draw_trajectories(
 n_diverged = int(trajectories.groupby(["p", "mask_seed"])["diverged"].any().sum())
 last = trajectories[trajectories["epoch"] == trajectories["epoch"].max()]
 spread = last.groupby("p")["kernel_change"].agg(["mean", "std"])
-spread
+show_table(spread)
 
 # %%
-fig, (ax_mean, ax_std) = figure(2, profile=profile, seeds=n_mask_draws)
+fig, (ax_mean, ax_std) = figure(2, profile=profile, seeds=n_mask_draws, stack=True)
 plot_kernel_change_by_mask(trajectories, ax_mean=ax_mean, ax_std=ax_std)
 fig.suptitle(f"NTK evolution across mask draws: ECRN, width {train_width}, depth {train_depth}")
 fig.tight_layout()
@@ -402,7 +417,7 @@ tuned = tuned_test_errors(
     n_fourier=n_fourier, fourier_scale=fourier_scale, epochs=epochs, device=device,
 )
 chosen = tuned[tuned["selected"]].pivot_table(index="seed", columns="p", values=["test_mse", "lr", "epoch"], dropna=False)
-chosen
+show_table(chosen)
 
 # %% [markdown]
 # The table holds, per seed and per $p$, the selected learning rate and stopping epoch and

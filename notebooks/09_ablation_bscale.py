@@ -13,6 +13,30 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
+# This chapter reads files of the repository: opened alone, it clones them beside itself.
+import os
+
+from ntkbook.pipeline import paths
+
+if paths.find_root() is None:
+    if not os.path.isdir("ntkbook-repository"):
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", NTKBOOK_REPOSITORY, "ntkbook-repository"], check=True)
+    paths.use_root("ntkbook-repository")  # also exported as NTKBOOK_ROOT, for the kernels this chapter starts
+
 # %% [markdown]
 # (chapter-ablation-bscale)=
 # # Ablation: the scale of the Fourier features
@@ -56,6 +80,7 @@ from ntkbook.plots.ablations import plot_bscale_errors, plot_bscale_frequency_er
 from ntkbook.pipeline.sweep import run_sweep
 from ntkbook.claims.rules import sign_rule
 from ntkbook.plots.glue import glue_values
+from ntkbook.plots.tables import show_table
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile); the `ci` profile
@@ -92,7 +117,7 @@ with filtered_stderr():  # drops the kernel's transport warning that every run p
         workers=workers or None, scheduler=scheduler or None,
         output_dir=f"results/sweeps/bscale_point-{profile}", force=force_runs or None,  # None: `ntkbook run --force` reruns the points too
     )
-runs[["fourier_scale", "status", "seconds", "train_mse", "val_mse", "test_mse", "effective_rank", "error"]]
+show_table(runs[["fourier_scale", "status", "seconds", "train_mse", "val_mse", "test_mse", "effective_rank", "error"]])
 
 # %% [markdown]
 # Each row is one papermill run: its status, its wall time in seconds (near zero when a
@@ -154,7 +179,7 @@ fig, ax = figure(profile=profile, seeds=n_seeds)
 plot_bscale_errors(table, ax=ax)
 ax.set_title("ECRN on sinusoid regression: error against the B-scale")
 glue_figure("fig_bscale_errors", fig)
-chosen.to_frame().T
+show_table(chosen.to_frame().T)
 
 # %% tags=["remove-cell"]
 smallest, largest = contrasts["smallest"], contrasts["largest"]
@@ -210,7 +235,7 @@ plot_bscale_frequency_errors(table, frequencies, ax=ax)
 ax.set_title("Error of each frequency component against the B-scale")
 glue_figure("fig_bscale_frequencies", fig)
 freq_summary = means[freq_columns].rename(columns={c: f"frequency {f:g}" for c, f in zip(freq_columns, frequencies)})
-freq_summary
+show_table(freq_summary)
 
 # %% tags=["remove-cell"]
 glue_values(

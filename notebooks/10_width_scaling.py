@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-width-scaling)=
 # # Width scaling of the kernel's change
@@ -55,6 +69,7 @@ from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.ablations import plot_width_loglog, plot_width_trajectories
 from ntkbook.claims.rules import interval_rule, one_sided_rule
 from ntkbook.plots.glue import glue_values
+from ntkbook.plots.tables import show_table
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile); the `ci` profile
@@ -93,7 +108,7 @@ changes = width_kernel_change(widths, list(range(n_seeds)), n_train=n_train, dep
                               ntk_every=ntk_every, device=device)
 n_diverged = int(changes.groupby(["width", "seed"])["diverged"].any().sum())
 final = final_kernel_change(changes, epochs)  # a run that diverged or stopped early keeps its row, as NaN
-final.pivot_table(index="width", columns="seed", values="kernel_change")
+show_table(final.pivot_table(index="width", columns="seed", values="kernel_change"))
 
 # %% [markdown]
 # The table holds the final relative change of the NTK for every width (rows) and seed

@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-synthetic-benchmarks)=
 # # Synthetic benchmarks
@@ -64,6 +78,7 @@ from ntkbook.experiments.benchmarks import (COMPARISONS, bayes_accuracy, claim_o
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.benchmarks import plot_model_intervals, plot_paired_differences
 from ntkbook.plots.glue import glue_values
+from ntkbook.plots.tables import show_table
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile). The book's
@@ -109,8 +124,8 @@ gm_bench = gaussian_mixture_benchmark(n_seeds=n_seeds, n_train=gm_n_train, width
 for bench in (sin_bench, gm_bench):
     print(f"{bench.name}: data source (seed 0):",
           load_dataset(bench.dataset, seed=0, **bench.dataset_kwargs).source)
-pd.concat({sin_bench.name: sin_bench.settings_table(), gm_bench.name: gm_bench.settings_table()},
-          names=["experiment", "setting"]).fillna("")
+show_table(pd.concat({sin_bench.name: sin_bench.settings_table(), gm_bench.name: gm_bench.settings_table()},
+                     names=["experiment", "setting"]).fillna(""))
 
 # %% [markdown]
 # ### What each comparison isolates
@@ -155,7 +170,7 @@ glue_values(budget=sin_bench.budget, validation_pct=f"{validation:.0%}")
 
 # %%
 sin = run_benchmark(sin_bench, device=device, threads=threads)
-display(sin.table())  # mean [95 % interval] over the seeds
+display(show_table(sin.table()))  # mean [95 % interval] over the seeds
 sin.chosen()  # what the validation split chose
 
 # %% [markdown]
@@ -167,7 +182,7 @@ sin.chosen()  # what the validation split chose
 # %%
 others = ["mlp", "resnet", "ntk", "mlp_fourier", "ecrn_ntk"]
 display(sin.comparisons("ecrn", others, "mse"))
-fig, axes = figure(2, profile=profile, seeds=n_seeds, width=5.2, height=3.0)
+fig, axes = figure(2, profile=profile, seeds=n_seeds, stack=True)
 plot_model_intervals(sin.summary(["mse"]), "mse", ax=axes[0], n_expected=n_seeds, log=True, order=sin_bench.models)
 axes[0].set_title("test MSE")
 plot_paired_differences([sin.compare("ecrn", b, "mse") for b in others], ax=axes[1],
@@ -241,12 +256,12 @@ glue_values(
 
 # %%
 gm = run_benchmark(gm_bench, device=device, threads=threads)
-display(gm.table())  # mean [95 % interval] over the seeds
+display(show_table(gm.table()))  # mean [95 % interval] over the seeds
 display(gm.chosen())
 gm.comparisons("ecrn", others, "accuracy")
 
 # %%
-fig, axes = figure(3, profile=profile, seeds=n_seeds, width=4.6)
+fig, axes = figure(3, profile=profile, seeds=n_seeds)
 gm_summary = gm.summary(["accuracy", "cross_entropy"])
 plot_model_intervals(gm_summary, "accuracy", ax=axes[0], n_expected=n_seeds, order=gm_bench.models)
 axes[0].set_title("test accuracy")
@@ -307,7 +322,7 @@ glue_values(
 # %%
 diverged = pd.concat({"sinusoid": sin.diverged(), "mixture": gm.diverged()},
                      names=["experiment", "row"]).droplevel("row")
-diverged
+show_table(diverged)
 
 # %% tags=["remove-cell"]
 glue_values(n_diverged=int(diverged["diverged"].sum()), n_runs=int(diverged["seeds"].sum()),

@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-uci)=
 # # UCI benchmarks: Boston Housing, Iris and Wine
@@ -62,6 +76,7 @@ from ntkbook.experiments.benchmarks import (COMPARISONS, LEARNING_RATES, claim_o
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.benchmarks import plot_model_intervals, plot_paired_differences
 from ntkbook.plots.glue import glue_values
+from ntkbook.plots.tables import show_table
 
 # %% [markdown]
 # The parameters below are the paper-scale defaults (the `full` profile). The `ci` profile
@@ -173,8 +188,8 @@ pd.DataFrame([{"difference": f"{a} - {b}", "isolates": words} for (a, b), words 
 
 # %%
 display(benches["boston"].grid_table())
-pd.concat({b.name: b.settings_table() for b in benches.values()},
-          names=["dataset", "setting"]).fillna("")
+show_table(pd.concat({b.name: b.settings_table() for b in benches.values()},
+                     names=["dataset", "setting"]).fillna(""))
 
 # %% tags=["remove-cell"]
 glue_values(budget=benches["iris"].budget, validation_pct=f"{validation:.0%}", patience=patience, epochs=epochs,
@@ -192,7 +207,7 @@ results = {name: run_benchmark(bench, device=device, threads=threads) for name, 
 metric_of = {name: benches[name].primary[0] for name in datasets}
 for name in datasets:  # mean [95 % corrected interval] over the splits
     print(benches[name].name)
-    display(results[name].table())
+    display(show_table(results[name].table()))
 print("seconds per model (when computed):")
 pd.DataFrame({n: results[n].wall_times() for n in datasets}).round(1)
 
@@ -203,7 +218,7 @@ pd.DataFrame({n: results[n].wall_times() for n in datasets}).round(1)
 pd.concat({benches[n].name: results[n].chosen() for n in datasets}, names=["dataset", "row"]).droplevel("row")
 
 # %%
-fig, axes = figure(3, profile=profile, seeds=n_seeds, width=4.4)
+fig, axes = figure(3, profile=profile, seeds=n_seeds)
 summaries = {name: results[name].summary() for name in datasets}
 for ax, name in zip(axes, datasets):
     plot_model_intervals(summaries[name], metric_of[name], ax=ax, n_expected=n_seeds,
@@ -241,7 +256,7 @@ glue_values(uci_run=run_label(profile, n_seeds))
 others = ["mlp", "resnet", "ntk", "mlp_fourier", "ecrn_ntk"]
 tables = {n: results[n].comparisons("ecrn", others, metric_of[n]) for n in datasets}
 display(pd.concat({benches[n].name: t for n, t in tables.items()}, names=["dataset", "row"]).droplevel("row"))
-fig, axes = figure(3, profile=profile, seeds=n_seeds, width=4.4, height=3.0)
+fig, axes = figure(3, profile=profile, seeds=n_seeds, height=2.4)
 for ax, name in zip(axes, datasets):
     plot_paired_differences([results[name].compare("ecrn", b, metric_of[name]) for b in others], ax=ax,
                             labels=[f"- {b}" for b in others])
@@ -338,7 +353,7 @@ glue_values(
 # %%
 diverged = pd.concat({benches[n].name: results[n].diverged() for n in datasets},
                      names=["dataset", "row"]).droplevel("row")
-diverged
+show_table(diverged)
 
 # %% tags=["remove-cell"]
 glue_values(n_diverged=int(diverged["diverged"].sum()), n_cand_diverged=int(diverged["candidates_diverged"].sum()),

@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-cifar10)=
 # # CIFAR-10: the 5,000-image subset
@@ -193,7 +207,7 @@ res.table()  # mean [95 % bootstrap interval over test images and seeds]
 temps = res.selection().groupby("model").temperature.median()
 print("fitted temperature (median over seeds):", temps.round(4).to_dict())
 summary = res.summary(["accuracy", "cross_entropy"])
-fig, axes = figure(2, profile=profile, seeds=n_seeds, width=5.0)
+fig, axes = figure(2, profile=profile, seeds=n_seeds, stack=True)
 plot_model_intervals(summary, "accuracy", ax=axes[0], n_expected=n_seeds, order=bench.models)
 axes[0].set_title("test accuracy")
 plot_model_intervals(summary, "cross_entropy", ax=axes[1], n_expected=n_seeds, order=bench.models)
@@ -226,7 +240,7 @@ display(res.comparisons("ecrn", others, "accuracy"))
 pairs = {"acc_ntk": res.compare("ecrn", "ntk", "accuracy"),
          "ce_ntk": res.compare("ecrn", "ntk", "cross_entropy"),
          "acc_resnet18": res.compare("ecrn", "resnet18", "accuracy")}
-fig, axes = figure(2, profile=profile, seeds=n_seeds, width=5.0, height=3.0)
+fig, axes = figure(2, profile=profile, seeds=n_seeds, stack=True)
 plot_paired_differences([res.compare("ecrn", b, "accuracy") for b in others], ax=axes[0],
                         labels=[f"- {b}" for b in others])
 axes[0].set_title("accuracy, ECRN minus ...")
@@ -317,7 +331,7 @@ glue_values(
 # %%
 lam = res.ntk_evolution("lambda_max")
 nets = [m for m in bench.models if m in set(lam.model)]
-fig, axes = figure(2, profile=profile, seeds=n_seeds, width=5.0)
+fig, axes = figure(2, profile=profile, seeds=n_seeds, stack=True)
 plot_ntk_evolution(lam, ax=axes[0], order=nets)
 axes[0].legend(fontsize=8)
 axes[0].set_title("largest NTK eigenvalue")

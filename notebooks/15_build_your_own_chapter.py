@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (chapter-build-your-own)=
 # # Build your own chapter
@@ -43,6 +57,7 @@ from ntkbook.experiments.runs import paired_comparison, summarize
 from ntkbook.models import ECRN
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.glue import glue_values
+from ntkbook.plots.tables import show_table
 from ntkbook.train import NTKTracker, train
 from ntkbook.claims.rules import show_claim, sign_rule
 
@@ -98,7 +113,7 @@ runs = pd.DataFrame(rows)
 glue_values(n_diverged=n_diverged)
 summary = summarize(runs)
 summary["alpha"] = summary["model"].str.removeprefix("alpha=").astype(float)
-summary
+show_table(summary)
 
 # %% [markdown]
 # {glue:text}`n_diverged` of the runs diverged (a diverged run stops early and its last

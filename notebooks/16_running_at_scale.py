@@ -18,6 +18,30 @@
 #     - book/timings/*.json
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
+# This chapter reads files of the repository: opened alone, it clones them beside itself.
+import os
+
+from ntkbook.pipeline import paths
+
+if paths.find_root() is None:
+    if not os.path.isdir("ntkbook-repository"):
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", NTKBOOK_REPOSITORY, "ntkbook-repository"], check=True)
+    paths.use_root("ntkbook-repository")  # also exported as NTKBOOK_ROOT, for the kernels this chapter starts
+
 # %% [markdown]
 # (chapter-running-at-scale)=
 # # Running the book at scale: GPUs and Dask clusters
@@ -42,7 +66,7 @@ import json
 import pandas as pd
 from IPython.display import HTML, display
 
-from ntkbook.pipeline.notebooks import ROOT
+from ntkbook.pipeline import paths
 from ntkbook.pipeline.stamps import executed_runs
 from ntkbook.plots.glue import glue_values
 
@@ -127,7 +151,7 @@ glue_values(build_total_min=total / 60, build_n=len(this_build))
 
 # %%
 records = []
-for path in sorted((ROOT / timings_dir).glob("*.json")):
+for path in sorted((paths.ROOT / timings_dir).glob("*.json")):
     rec = json.loads(path.read_text())
     machine = rec.get("machine", {})
     where = machine.get("gpu") or f"CPU, {machine.get('cpus')} cores"

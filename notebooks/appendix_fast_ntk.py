@@ -13,6 +13,20 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
 # %% [markdown]
 # (appendix-fast-ntk)=
 # # Appendix: computing NTKs fast
@@ -44,8 +58,10 @@
 #   and iterative and matrix-free eigenvalues.
 
 # %% tags=["hide-input"]
+import re
+
+import pandas as pd
 import torch
-from IPython.display import HTML, display
 from torch import nn
 
 from ntkbook.experiments.ntk_speed import benchmark_targets, ntk_benchmark
@@ -53,6 +69,7 @@ from ntkbook.ntk import NTKMethod, empirical_ntk
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.glue import glue_values
 from ntkbook.plots.ntk_speed import plot_method_times, plot_where_the_time_goes
+from ntkbook.plots.tables import show_table
 
 # %% tags=["parameters"]
 profile = "full"  # one of ci, full: which profile produced this run (set by the runner)
@@ -63,11 +80,22 @@ device = "cpu"  # device: "cuda" times the GPU path
 # ## What each method costs
 #
 # With $N$ samples, $O$ outputs and $P$ parameters, the documentation of each method of
-# `NTKMethod` states its formula, cost and memory:
+# `NTKMethod` states its formula, cost and memory; the table below is read from it
+# (`help(NTKMethod)` shows the whole text, formulas included):
 
-# %%
-for method in NTKMethod:
-    print(f"--- {method.value} ---\n{method.__doc__}")
+# %% tags=["hide-input"]
+def doc_fields(method, fields=("Cost", "Memory", "Wins")):
+    """The summary line and the named fields of a method's docstring, without reST markup."""
+    text = re.sub(r":\w+:`~?([^`]*)`", r"\1", re.sub(r"``([^`]*)``", r"\1", method.__doc__))
+    summary, _, body = text.strip().partition("\n")
+    row = {"method": method.value, "what it does": summary}
+    for name in fields:
+        found = re.search(rf"^{name}: (.*?)(?=^\w+: |\Z)", body, re.M | re.S)
+        row[name.lower()] = " ".join(found.group(1).split()) if found else ""
+    return row
+
+
+show_table(pd.DataFrame([doc_fields(m) for m in NTKMethod]))
 
 # %% [markdown]
 # ## Rules at the level of operations
@@ -162,7 +190,7 @@ table = ntk_benchmark(benchmark_profile, device=device)
 matmul = table.attrs["matmul_GFLOPs"]
 arch = table[table["task"] == "arch"]
 shown = ["model", "N", "method", "seconds", "peak_MB", "speedup_vs_torchfunc", "speedup_vs_jacobian", "note"]
-display(HTML(arch[shown].to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="")))
+show_table(arch[shown], na="")
 
 # %% [markdown]
 # Where does `auto`'s time go? On the left, its speed-up over torch.func on each network
@@ -170,7 +198,7 @@ display(HTML(arch[shown].to_html(index=False, float_format=lambda v: f"{v:.3g}",
 # the share of its wall time in each phase of the structured method.
 
 # %%
-fig, axes = figure(2, profile=profile, seeds=1, height=3.4)
+fig, axes = figure(2, profile=profile, seeds=1, stack=True)
 plot_where_the_time_goes(table, axes=axes)
 glue_figure("fig_time_split", fig)
 
@@ -200,7 +228,7 @@ glue_values(speedup_custom=float(auto_rows.loc["mlp_custom", "speedup_vs_torchfu
 # %%
 methods = table[table["task"] != "arch"].drop(columns=["speedup_vs_torchfunc", "probe_s", "capture_s", "jacobian_s",
                                                        "gram_s", "persample_s"])
-display(HTML(methods.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="")))
+show_table(methods, na="")
 
 # %% tags=["remove-cell"]
 glue_values(matmul_rate=matmul, threads=table.attrs["threads"], memory_rule=table.attrs["peak_memory"])
@@ -234,7 +262,8 @@ glue_values(bench_run=run_label(profile, 1) + f", benchmark profile {benchmark_p
 
 # %%
 targets = benchmark_targets(table)
-display(HTML(targets.to_html(index=False, float_format=lambda v: f"{v:.3g}")))
+judgement = {True: "met", False: "not met"}  # None: the run did not use the target's size
+show_table(targets.assign(met=[judgement.get(m, "not judged at this size") for m in targets["met"]]))
 
 # %% tags=["remove-cell"]
 judged = targets[targets["met"].notna()]
