@@ -18,6 +18,30 @@
 #     - book/measured/claims/full/*.json
 # ---
 
+# %% tags=["remove-cell"]
+# ntkbook install cell: written by `python -m ntkbook.pipeline.colab` (do not edit by hand)
+# Installs the book's package where it is missing (Colab); does nothing where ntkbook is importable.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+NTKBOOK_REPOSITORY = "https://github.com/ntkbook/ntkbook"
+if importlib.util.find_spec("ntkbook") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    f"ntkbook[book] @ git+{NTKBOOK_REPOSITORY}"], check=True)
+    importlib.invalidate_caches()
+
+# This chapter reads files of the repository: opened alone, it clones them beside itself.
+import os
+
+from ntkbook.pipeline import paths
+
+if paths.find_root() is None:
+    if not os.path.isdir("ntkbook-repository"):
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", NTKBOOK_REPOSITORY, "ntkbook-repository"], check=True)
+    paths.use_root("ntkbook-repository")  # also exported as NTKBOOK_ROOT, for the kernels this chapter starts
+
 # %% [markdown]
 # (chapter-reproduction-report)=
 # # Reproduction report
@@ -33,25 +57,27 @@
 #
 # In this chapter we will
 #
-# * list every claim with its kind, the chapter that tests it, the profile and seeds of
-#   the run, the measured values and, where the chapter kept them, each model's own metric
-#   with its interval,
+# * count, for each kind of claim, how many have each status at paper scale,
+# * list every claim, grouped by kind and by the chapter that tests it (each chapter's name
+#   links to its page), with its status as a coloured badge, what was measured, the seeds
+#   and the p-values,
 # * derive every status again from the saved rule inputs (never from a typed word),
 # * correct the paper's claims for multiplicity with Holm's method {cite}`holm1979simple` and show the status
 #   before and after the correction, and
-# * count, separately for each kind, how many claims our runs reproduce.
+# * compare this run's statuses with the paper-scale ones.
 #
-# **Three kinds of claim.** A *paper claim* is something the paper asserts about the ECRN
+# **Four kinds of claim.** A *paper claim* is something the paper asserts about the ECRN
 # or its benchmarks. A *theory result* is a published result the paper rests on (Jacot et
-# al., Lee et al., Arora et al.). A *sanity check* is a property any correct
+# al., Lee et al., Arora et al.). An *open question* is one the paper leaves open and the
+# part "Beyond the paper" answers. A *sanity check* is a property any correct
 # implementation has whatever the paper says, such as the empirical NTK being positive
 # semi-definite: it tests our software, not the paper, so it is never counted as
 # reproduced. The kind of each claim is written once, in `ntkbook.claims.registry.CLAIMS`;
 # the report takes it from there, not from the saved record.
 #
 # **Statuses.** For a paper claim or a theory result: *reproduced* (the rule says
-# supported), *not reproduced* (the rule says not supported). For a sanity check:
-# *passed* or *failed*. For every kind: *inconclusive* (the interval straddles the side or
+# supported), *not reproduced* (the rule says not supported). For an open question:
+# *holds* or *does not hold*. For a sanity check: *passed* or *failed*. For every kind: *inconclusive* (the interval straddles the side or
 # range the claim predicts), *vacuous* (a bound that cannot fail, because it is at least
 # the largest value the bounded quantity can take; it is uninformative, not evidence that
 # the claim holds), and *not run in this profile* (no chapter saved a record for it).
@@ -59,55 +85,37 @@
 # %% tags=["hide-input"]
 from IPython.display import HTML, display
 
-from ntkbook.claims.registry import KIND_STATUS, KINDS, NOT_RUN, PAPER
-from ntkbook.claims.report import HOLM_LEVEL, NO_TEST, format_p, reproduction_table, summary_counts
+from ntkbook.claims.registry import BEYOND, KIND_STATUS, KINDS, NOT_RUN, PAPER, SANITY, THEORY
+from ntkbook.claims.report import HOLM_LEVEL, KIND_NAMES, grouped, kind_summary, reproduction_table, summary_counts
 from ntkbook.claims.rules import SMOKE_LABEL, SMOKE_PROFILE
-from ntkbook.pipeline.paths import ROOT, records_root
+from ntkbook.pipeline.paths import ROOT, SNAPSHOT_PROFILE, records_root
+from ntkbook.pipeline.site import chapter_pages
 from ntkbook.plots import figure, glue_figure, run_label
 from ntkbook.plots.glue import glue_values
-from ntkbook.plots.report import plot_status_counts
+from ntkbook.plots.report import plot_status_counts, report_html, summary_html
 
 # %% tags=["parameters"]
 profile = "full"  # one of ci, full: which profile produced this run (set by the runner); the report reads that profile's records
 measured_dir = "book/measured"  # str: full-profile records saved with the book (from runs made while it was written)
 
 # %% [markdown]
-# ## The table
+# (report-at-a-glance)=
+# ## At a glance
 #
-# `reproduction_table` joins the registry of claims with the saved records of this run's
-# profile and derives each status from the record's rule inputs; a record whose saved
-# verdict disagrees with its own inputs stops the report with an error rather than being
-# shown. The column *status* is what the claim's own rule says; *adjusted* is the status
-# after the multiplicity correction explained {ref}`below <report-multiplicity>`, with the
-# raw and the Holm-adjusted p-value beside it.
+# The records below were saved by the `full`-profile runs of the chapters, the paper-scale
+# runs that the published book shows, and are kept with the book in `book/measured/`.
+# `reproduction_table` joins them with the registry of claims and derives each status from
+# the record's saved rule inputs; a record whose saved verdict disagrees with its own
+# inputs stops the report with an error rather than being shown. A paper claim's status is
+# counted after the multiplicity correction explained {ref}`below <report-multiplicity>`.
 
-# %%
-table = reproduction_table(profile, results_dir=records_root(profile))
-columns = {"id": "id", "kind": "kind", "status": "status", "adjusted": "adjusted", "p raw": "p (raw)",
-           "p Holm": "p (Holm)", "claim": "claim", "seeds": "seeds", "measured": "measured",
-           "models": "each model", "chapter": "chapter"}
-
-
-def show_table(frame):
-    """The table in a small font inside a horizontally scrolling box: status, adjusted
-    status and p-values beside the id; "no test" where a verdict rests on no single test,
-    "not adjusted" in the Holm column of a theory result or a sanity check."""
-    shown = frame.assign(
-        **{"p raw": [format_p(p, NO_TEST) for p in frame.p_value],
-           "p Holm": [format_p(p, t) for p, t in zip(frame.p_holm, frame.test)]}
-    )[list(columns)].rename(columns=columns)
-    html = shown.to_html(index=False, escape=True, na_rep="")
-    display(HTML(f'<div style="overflow-x:auto; font-size:0.8em">{html}</div>'))
+# %% tags=["hide-input"]
+measured = grouped(reproduction_table("full", results_dir=ROOT / measured_dir))
+chapters = chapter_pages()  # stem -> (title, address of its page), for the links
+display(HTML(summary_html(kind_summary(measured), KIND_NAMES)))
 
 
-show_table(table)
-
-
-# %% [markdown]
-# The counts below are taken separately for each kind; a sanity check that passed adds to
-# no count of reproduced claims.
-
-# %%
+# %% tags=["remove-cell"]
 def kind_counts(frame, column, prefix):
     """Glue-ready counts ``PREFIX_KIND_STATUS`` of each kind and each status it can take."""
     out = {}
@@ -128,29 +136,98 @@ def holm_summary(frame, prefix):
             f"{prefix}_changed_ids": ", ".join(changed.id) if len(changed) else "none"}
 
 
+full = {**kind_counts(measured, "status", "full"), **kind_counts(measured, "adjusted", "full_adj"),
+        **holm_summary(measured, "full")}
+glue_values(full, n_claims=len(measured), holm_level=HOLM_LEVEL)
+
+# %% [markdown]
+# The book checks {glue:text}`n_claims` claims. At paper scale, of the
+# {glue:text}`full_n_paper` paper claims {glue:text}`full_paper_reproduced` are reproduced,
+# {glue:text}`full_paper_not_reproduced` are not reproduced,
+# {glue:text}`full_paper_inconclusive` are inconclusive, {glue:text}`full_paper_vacuous` are
+# vacuous and {glue:text}`full_paper_not_run_in_this_profile` have no saved record, as their
+# own rules judge them. {glue:text}`full_n_tests` of them carry a p-value and
+# {glue:text}`full_n_no_test` read "no test"; after Holm's correction
+# {glue:text}`full_adj_paper_reproduced` are reproduced,
+# {glue:text}`full_adj_paper_not_reproduced` not reproduced and
+# {glue:text}`full_adj_paper_inconclusive` inconclusive (changed by the correction:
+# {glue:text}`full_changed_ids`). Of the {glue:text}`full_n_theory` theory results,
+# {glue:text}`full_theory_reproduced` are reproduced and
+# {glue:text}`full_theory_not_run_in_this_profile` have no record; of the
+# {glue:text}`full_n_beyond` open questions, {glue:text}`full_beyond_holds` hold,
+# {glue:text}`full_beyond_does_not_hold` do not and
+# {glue:text}`full_beyond_not_run_in_this_profile` have no record. The
+# {glue:text}`full_n_sanity` sanity checks: {glue:text}`full_sanity_passed` passed and
+# {glue:text}`full_sanity_failed` failed; a passed check adds to no count of reproduced
+# claims.
+#
+# ## The claims at paper scale
+#
+# One table per kind, one block per chapter (its name links to the chapter). The badge is
+# the status after Holm's correction, with the raw status of the claim's own rule beside it
+# where the correction changed it. "What was measured" unfolds what the chapter's rule
+# judged, each model's own metric with its interval where the chapter kept them, and the
+# claim's id.
+# The last column gives the raw and the Holm-adjusted p-value, or says why there is none:
+# "no test" (the verdict rests on no single test) or "not adjusted" (not a paper claim).
+#
+# ### The paper's claims
+
+# %% tags=["hide-input"]
+def show_kind(frame, kind):
+    """The report's table of the claims of one kind, grouped by chapter."""
+    display(HTML(report_html(frame[frame.kind == kind], chapters)))
+
+
+show_kind(measured, PAPER)
+
+# %% [markdown]
+# ### Theory results the paper rests on
+
+# %% tags=["hide-input"]
+show_kind(measured, THEORY)
+
+# %% [markdown]
+# ### Open questions beyond the paper
+
+# %% tags=["hide-input"]
+show_kind(measured, BEYOND)
+
+# %% [markdown]
+# ### Sanity checks of the software
+
+# %% tags=["hide-input"]
+show_kind(measured, SANITY)
+
+# %% [markdown]
+# ## This run
+#
+# {glue:text}`run_profile_note`
+
+# %% tags=["hide-input"]
+table = grouped(reproduction_table(profile, results_dir=records_root(profile)))
+display(HTML(summary_html(kind_summary(table), KIND_NAMES)))
+if profile != SNAPSHOT_PROFILE:  # the full profile's run is the paper-scale table above
+    display(HTML(f"<details><summary>every claim of this run (profile {profile})</summary>"
+                 f"{report_html(table, chapters)}</details>"))
 this_run = {**kind_counts(table, "status", "run"), **kind_counts(table, "adjusted", "run_adj"), **holm_summary(table, "run")}
-summary = summary_counts(table)
-summary
+summary, summary_full = summary_counts(table), summary_counts(measured)
 
 # %% tags=["remove-cell"]
 glue_values(
     this_run,
-    n_claims=len(table),
     report_run=run_label(profile, "as listed per claim"),
-    holm_level=HOLM_LEVEL,
     run_profile_note=(
         f"This run is a {SMOKE_LABEL}. Its sizes and seeds are small, so its statuses are not to be quoted; "
-        "the records at paper scale below are."
+        "the paper-scale ones above are. Its own table is folded away below its counts."
         if profile == SMOKE_PROFILE else
-        f"This run used the {profile} profile, so its statuses are the ones to quote."
+        "This run used the full profile: its records are the paper-scale ones above."
+        if profile == SNAPSHOT_PROFILE else
+        f"This run used the {profile} profile; its table is folded away below its counts."
     ),
 )
 
 # %% [markdown]
-# {glue:text}`run_profile_note`
-#
-# The book checks {glue:text}`n_claims` claims: {glue:text}`run_n_paper` of the paper's,
-# {glue:text}`run_n_theory` theory results and {glue:text}`run_n_sanity` sanity checks.
 # In this run, of the paper's claims {glue:text}`run_paper_reproduced` are reproduced,
 # {glue:text}`run_paper_not_reproduced` are not reproduced,
 # {glue:text}`run_paper_inconclusive` are inconclusive, {glue:text}`run_paper_vacuous` are
@@ -159,55 +236,11 @@ glue_values(
 # {glue:text}`run_adj_paper_not_reproduced` not reproduced and
 # {glue:text}`run_adj_paper_inconclusive` inconclusive ({glue:text}`run_n_tests` of them
 # carry a p-value; the correction changed {glue:text}`run_n_changed`:
-# {glue:text}`run_changed_ids`). Of the theory results, {glue:text}`run_theory_reproduced`
-# are reproduced, {glue:text}`run_theory_not_reproduced` are not,
-# {glue:text}`run_theory_inconclusive` are inconclusive, {glue:text}`run_theory_vacuous`
-# are vacuous and {glue:text}`run_theory_not_run_in_this_profile` were not run. Of the
-# sanity checks, {glue:text}`run_sanity_passed` passed, {glue:text}`run_sanity_failed`
-# failed, {glue:text}`run_sanity_inconclusive` are inconclusive and
-# {glue:text}`run_sanity_not_run_in_this_profile` were not run.
-
-# %% [markdown]
-# ## At paper scale
-#
-# The `full` profile takes minutes per chapter on a 2-core CPU, too long for the book's
-# continuous integration. The records below were saved from `full`-profile runs made while
-# the book was written (`book/measured/`), and their statuses are derived from their saved
-# rule inputs exactly as above. Records saved before the book kept p-values have none:
-# they read "no test" and keep their status under the correction.
+# {glue:text}`run_changed_ids`). The figure sets this run's counts beside the paper-scale
+# ones.
 
 # %%
-measured = reproduction_table("full", results_dir=ROOT / measured_dir)
-full = {**kind_counts(measured, "status", "full"), **kind_counts(measured, "adjusted", "full_adj"),
-        **holm_summary(measured, "full")}
-show_table(measured)
-summary_full = summary_counts(measured)
-summary_full
-
-# %% tags=["remove-cell"]
-glue_values(full)
-
-# %% [markdown]
-# At paper scale, of the {glue:text}`full_n_paper` paper claims
-# {glue:text}`full_paper_reproduced` are reproduced, {glue:text}`full_paper_not_reproduced`
-# are not reproduced, {glue:text}`full_paper_inconclusive` are inconclusive,
-# {glue:text}`full_paper_vacuous` are vacuous and
-# {glue:text}`full_paper_not_run_in_this_profile` have no saved record.
-# {glue:text}`full_n_tests` of them carry a p-value and {glue:text}`full_n_no_test` read
-# "no test"; after Holm's correction {glue:text}`full_adj_paper_reproduced` are
-# reproduced, {glue:text}`full_adj_paper_not_reproduced` not reproduced and
-# {glue:text}`full_adj_paper_inconclusive` inconclusive (changed by the correction:
-# {glue:text}`full_changed_ids`). Of the {glue:text}`full_n_theory` theory results,
-# {glue:text}`full_theory_reproduced` are reproduced, {glue:text}`full_theory_not_reproduced`
-# are not, {glue:text}`full_theory_inconclusive` are inconclusive,
-# {glue:text}`full_theory_vacuous` are vacuous and
-# {glue:text}`full_theory_not_run_in_this_profile` have no record. The
-# {glue:text}`full_n_sanity` sanity checks: {glue:text}`full_sanity_passed` passed,
-# {glue:text}`full_sanity_failed` failed, {glue:text}`full_sanity_inconclusive` are
-# inconclusive and {glue:text}`full_sanity_not_run_in_this_profile` have no record.
-
-# %%
-fig, (ax_run, ax_full) = figure(2, profile=f"{profile} (left) and full (right)", seeds="as listed per claim", width=5.2,
+fig, (ax_run, ax_full) = figure(2, profile=f"{profile} (left) and full (right)", seeds="as listed per claim", stack=True,
                                sharex=True)
 plot_status_counts(summary, ax=ax_run)
 ax_run.set_title(f"this run (profile {profile})", fontsize=9)
@@ -250,7 +283,8 @@ glue_figure("fig_status", fig)
 # * a paper claim without a p-value keeps its status and reads "no test": its verdict
 #   rests on no single test (a threshold, or an interval of a fitted slope), or its record
 #   predates p-values;
-# * theory results and sanity checks are not in the family and are not adjusted.
+# * theory results, open questions and sanity checks are not in the family and are not
+#   adjusted.
 #
 # The correction can only weaken a decided status, never create one: a claim is reported
 # as reproduced after adjustment only if its own rule says so and its test survives the
@@ -262,8 +296,8 @@ glue_figure("fig_status", fig)
 # uses small sizes and few seeds to check that every chapter's code runs, and its boxes
 # are labelled so and drawn in a neutral colour; its statuses are recorded the same way,
 # but they are not evidence about the paper. The `full` profile (`make book PROFILE=full`)
-# runs the paper-scale defaults, and its table is the one to quote, in its adjusted
-# column. Where a claim is *not reproduced*, its chapter shows the numbers and discusses
+# runs the paper-scale defaults, and its tables above are the ones to quote, with the
+# status after the correction. Where a claim is *not reproduced*, its chapter shows the numbers and discusses
 # the setup: the paper's own hyperparameters are not public, and each reconstruction is
 # stated where it is made.
 #

@@ -5,6 +5,7 @@ import math
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from ntkbook.claims.registry import CLAIMS, NOT_RUN, load_records, record_claim
@@ -275,3 +276,82 @@ def test_old_records_without_kind_or_p_value_still_derive_and_read_no_test():
             assert table.loc[claim_id, "test"] in ("no test", "not adjusted")
             assert table.loc[claim_id, "adjusted"] == table.loc[claim_id, "status"]
     assert table.loc["ntk_psd", "status"] in ("passed", "failed", "inconclusive")
+
+
+# ----------------------------------------------------------------------------- the readable report
+def test_seeds_are_integers_and_missing_where_a_claim_was_not_run(tmp_path):
+    record_claim("ntk_psd", interval_rule(0.0, 0.0, 0.0, (-1, 1)), profile="ci", seeds=10, results_dir=tmp_path)
+    table = reproduction_table("ci", results_dir=tmp_path).set_index("id")
+    assert str(table.seeds.dtype) == "Int64" and table.loc["ntk_psd", "seeds"] == 10
+    assert table.loc["ntk_methods_agree", "seeds"] is pd.NA
+
+
+def test_an_open_question_holds_or_does_not_hold_and_is_never_counted_as_reproduced(tmp_path):
+    from ntkbook.claims.report import status_counts
+
+    record_claim("attention_width_reduces_kernel_change", sign_rule(-0.5, -0.7, -0.3, expect="negative"), profile="ci",
+                 seeds=3, results_dir=tmp_path)
+    record_claim("ecrn_lambda_max_depth_growth", sign_rule(0.5, 0.3, 0.7, expect="negative"), profile="ci", seeds=3,
+                 results_dir=tmp_path)
+    table = reproduction_table("ci", results_dir=tmp_path)
+    rows = table.set_index("id")
+    assert rows.loc["attention_width_reduces_kernel_change", "adjusted"] == "holds"
+    assert rows.loc["ecrn_lambda_max_depth_growth", "adjusted"] == "does not hold"
+    counts = status_counts(table)
+    assert counts.loc["beyond", "holds"] == 1 and counts.loc["beyond", "does not hold"] == 1
+    assert counts.loc["beyond", "reproduced"] == 0
+
+
+def test_grouped_orders_the_claims_by_kind_then_by_the_chapters_order_in_the_book(tmp_path):
+    from ntkbook.claims.registry import KINDS
+    from ntkbook.claims.report import grouped
+
+    table = grouped(reproduction_table("ci", results_dir=tmp_path))
+    kinds = list(table.kind)
+    assert kinds == sorted(kinds, key=KINDS.index)
+    chapters = list(dict.fromkeys(c.chapter for c in CLAIMS.values()))
+    paper = [chapters.index(c) for c in table[table.kind == "paper"].chapter]
+    assert paper == sorted(paper)
+
+
+def test_kind_summary_counts_each_status_a_claim_has_with_the_kinds_total(tmp_path):
+    from ntkbook.claims.report import kind_summary
+
+    record_claim("ntk_psd", interval_rule(0.0, 0.0, 0.0, (-1, 1)), profile="ci", seeds=1, results_dir=tmp_path)
+    summary = kind_summary(reproduction_table("ci", results_dir=tmp_path))
+    assert list(summary) == ["paper", "theory", "beyond", "sanity"]
+    assert summary["sanity"] == {"total": 2, "passed": 1, NOT_RUN: 1}
+    assert summary["paper"] == {"total": sum(c.kind == "paper" for c in CLAIMS.values()), NOT_RUN: summary["paper"]["total"]}
+
+
+def test_a_status_badge_shows_its_word_on_its_colour():
+    from ntkbook.plots.report import STATUS_COLORS, status_badge
+
+    badge = status_badge("not reproduced", 5)
+    assert STATUS_COLORS["not reproduced"] in badge and ">not reproduced&nbsp;5</span>" in badge
+    assert ">not run</span>" in status_badge(NOT_RUN)
+    assert all(status in STATUS_COLORS for status in ["holds", "does not hold", "passed", "failed", "vacuous"])
+
+
+def test_the_report_table_links_each_chapter_and_prints_seeds_as_integers(tmp_path):
+    from ntkbook.claims.report import grouped
+    from ntkbook.plots.report import report_html
+
+    record_claim("uci_iris_vs_mlp", sign_rule(0.05, 0.01, 0.09, expect="positive"), profile="ci", seeds=10,
+                 p_value=0.01, results_dir=tmp_path)
+    table = grouped(reproduction_table("ci", results_dir=tmp_path))
+    page = report_html(table[table.kind == "paper"], {"12_uci": ("UCI benchmarks", "12_uci.html")})
+    assert '<a href="12_uci.html">UCI benchmarks</a>' in page
+    assert "<td>10</td>" in page and "10.0" not in page
+    assert page.count('class="ntkbook-report-chapter"') == len(set(table[table.kind == "paper"].chapter))
+    assert ">13_cifar10</th>" in page  # a chapter without a page is named by its stem, unlinked
+
+
+def test_the_report_shows_the_raw_status_beside_a_badge_the_correction_changed(tmp_path):
+    from ntkbook.plots.report import report_html
+
+    for claim_id, p in zip(REPRODUCED_PAPER[:2], [0.04, 0.03]):
+        _reproduced(claim_id, tmp_path, p)  # Holm: 0.06 and 0.06 -> both inconclusive
+    table = reproduction_table("ci", results_dir=tmp_path).set_index("id").loc[REPRODUCED_PAPER[:1]].reset_index()
+    page = report_html(table)
+    assert ">inconclusive</span><br><small>raw: " in page and ">reproduced</span>" in page

@@ -142,3 +142,10 @@ def test_the_ci_book_goes_to_its_own_folder_and_names_its_profile(toy_book):
     assert "ntkbook-profile-ci" in page and "Smoke run" in page and "ntkbook-current" in page
     assert (root / "_build" / "html" / "index.html").stat().st_mtime_ns == toy_book["published_mtime"]
     assert sorted(p.name for p in (root / "book" / "executed" / "ci").glob("*.ipynb")) == ["toy_a.ipynb", "toy_b.ipynb", "toy_c.ipynb"]
+
+
+def test_every_build_stages_the_findings_from_the_committed_records(toy_book):
+    findings = toy_book["root"] / "_build" / "full" / "src" / "book" / "findings.md"
+    text = findings.read_text()
+    assert "## What the book found" in text and "the `full` profile's records" in text
+    assert "0 of the" in text and ">not run</span>" in text  # the toy book has no records

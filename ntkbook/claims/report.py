@@ -5,9 +5,10 @@ the records the chapters saved for one profile. Every status is derived again fr
 saved rule inputs (as ``ntkbook.claims.registry.derived_status`` does); a record whose saved verdict
 disagrees with what its inputs give, or whose rule cannot be applied, raises
 :class:`ReportError` instead of being shown. The kind of each claim (paper claim, theory
-result, sanity check) comes from the registry, never from the record, so records saved
-before kinds existed read the same as new ones; a sanity check *passes* or *fails* and is
-never counted as *reproduced*.
+result, open question beyond the paper, sanity check) comes from the registry, never from
+the record, so records saved before kinds existed read the same as new ones; a sanity
+check *passes* or *fails* and an open question *holds* or *does not hold*: neither is ever
+counted as *reproduced*.
 
 Multiplicity: the book tests many of the paper's claims, and at the 5 % level some would
 come out significant by chance alone. The report therefore applies Holm's step-down
@@ -25,6 +26,10 @@ p-value** (the p-value of the test behind the verdict, saved by
 
 The family is the set of paper claims with a p-value *in the profile being reported*, so
 a profile that ran fewer claims corrects over fewer tests.
+
+:func:`grouped` orders the rows as a reader scans them (by kind, then chapter) and
+:func:`kind_summary` gives the counts a summary opens with; the HTML of the report and its
+status badges are drawn by :mod:`ntkbook.plots.report`.
 
 :func:`chapter_timings` reads the wall time of every executed chapter from the stamps
 the runner writes beside the executed chapters, for the page on running the book at scale.
@@ -163,6 +168,7 @@ def reproduction_table(profile: str, results_dir=None) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
+    table["seeds"] = table["seeds"].astype("Int64")  # a count: "10", never "10.0" (missing where not run)
     family = (table.kind == PAPER) & table.p_value.notna()
     table["p_holm"] = np.nan
     if family.any():
@@ -184,7 +190,7 @@ def format_p(p: float, test: str) -> str:
 
 def status_counts(table: pd.DataFrame, column: str = "status") -> pd.DataFrame:
     """Counts of each status (``column``: "status" raw, or "adjusted"), one row per kind in
-    the order paper, theory, sanity."""
+    the order of :data:`KINDS` (paper, theory, beyond, sanity)."""
     counts = table.groupby(["kind", column], observed=False).size().unstack(fill_value=0)
     return counts.reindex(index=[k for k in KINDS if k in counts.index], columns=STATUS_ORDER, fill_value=0)
 
@@ -203,6 +209,32 @@ def summary_counts(table: pd.DataFrame) -> pd.DataFrame:
         else:
             rows[KIND_NAMES[kind]] = raw.loc[kind]
     return pd.DataFrame(rows).T.reindex(columns=STATUS_ORDER, fill_value=0)
+
+
+def grouped(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``table`` in the order a reader scans them: by kind (:data:`KINDS`: paper
+    claims, theory results, open questions, sanity checks), then by chapter in the order the
+    book reaches them (the registry's order), then as the registry lists them."""
+    chapters = list(dict.fromkeys(c.chapter for c in CLAIMS.values()))
+    keys = pd.DataFrame({
+        "kind": [KINDS.index(k) for k in table.kind],
+        "chapter": [chapters.index(c) if c in chapters else len(chapters) for c in table.chapter],
+        "row": range(len(table)),
+    }, index=table.index)
+    return table.loc[keys.sort_values(["kind", "chapter", "row"]).index]
+
+
+def kind_summary(table: pd.DataFrame, column: str = "adjusted") -> dict[str, dict[str, int]]:
+    """For each kind present in ``table`` (in :data:`KINDS` order), the number of claims of
+    each status in ``column`` that at least one claim has, in :data:`STATUS_ORDER`, with
+    their total under ``"total"``: the counts the report and the book's intro open with,
+    such as ``{"paper": {"total": 27, "reproduced": 9, ...}, "theory": {...}, ...}``."""
+    counts = status_counts(table, column)
+    out = {}
+    for kind in counts.index:
+        row = counts.loc[kind]
+        out[kind] = {"total": int(row.sum()), **{str(s): int(n) for s, n in row.items() if n > 0}}
+    return out
 
 
 def chapter_timings(executed_dir: str | Path) -> pd.DataFrame:

@@ -20,6 +20,15 @@ local extension ``book/_ext``) and one notebook per chapter of ``_toc.yml``:
 Every other page gets a one-line banner naming the profile of the book. Files are
 rewritten only when their content changes, so Sphinx rebuilds only the pages that did.
 
+**The findings.** Every build also writes ``book/findings.md`` into the staged tree (it is
+never committed), which the intro includes: the counts and a table of the paper's claims,
+the theory results and the open questions beyond the paper, each with its paper-scale
+verdict as a coloured badge and a link to the chapter that tests it and to the report
+(:func:`findings_markdown`). The verdicts are derived again from the committed
+``full``-profile claim records in ``book/measured/claims/full/`` by
+``ntkbook.claims.report.reproduction_table``, whatever the profile of the book, and a
+claim without a record reads "not run".
+
 The published address (``html_baseurl``) comes from ``_config.yml``: ``html.baseurl`` when
 it is set, else GitHub Pages' address of ``repository.url`` (:func:`pages_url`).
 """
@@ -42,6 +51,9 @@ from ntkbook.pipeline import paths, stamps
 from ntkbook.pipeline.notebooks import chapter_status, read_notebook, resolve_notebook, toc_notebooks
 from ntkbook.pipeline.stamps import Status
 
+FINDINGS_PAGE = "book/findings.md"  # staged beside the intro, which includes it
+FINDINGS_KINDS = ("paper", "theory", "beyond")  # the kinds the intro's table lists (sanity checks: counted only)
+REPORT_STEM = "14_reproduction_report"
 PLACEHOLDER_FIGURE = "/book/_ext/static/not-run.svg"  # what an unexecuted page shows for a glued figure
 NOT_RUN = "*(not run)*"  # what an unexecuted page shows for a glued number
 _SKIP_IN_BOOK = {"executed", "chapters", "__pycache__"}  # book/ folders that are not sources of the build
@@ -245,6 +257,90 @@ def unexecuted_notebook(source: Path):
     return nb
 
 
+# ----------------------------------------------------------------------------- findings
+
+
+_FINDINGS_HEADINGS = {"paper": "The paper's claims", "theory": "Theory results the paper rests on",
+                      "beyond": "Open questions beyond the paper"}
+
+
+def chapter_title(stem: str) -> str:
+    """The title of chapter ``stem``: the first level-1 heading of its jupytext source, or the
+    stem itself when it has none (or no source)."""
+    try:
+        text = resolve_notebook(stem).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return stem
+    match = re.search(r"^# # (.+?)\s*$", text, re.M)
+    return match.group(1) if match else stem
+
+
+def chapter_pages() -> dict[str, tuple[str, str]]:
+    """Every chapter of ``_toc.yml``: its stem -> (title, address of its page relative to
+    another chapter's page), for the reproduction report's links (``"06_eigenvalue_control.html"``)."""
+    return {stem: (chapter_title(stem), f"{stem}.html") for stem in toc_notebooks()}
+
+
+def _chapter_link(stem: str, in_toc: set[str]) -> str:
+    """A MyST link to chapter ``stem`` (its title is the link's text), or its stem when the
+    book has no such page."""
+    return f"{{doc}}`/{paths.TOC_CHAPTER_PREFIX}{stem}`" if stem in in_toc else f"`{stem}`"
+
+
+def findings_markdown(in_toc: set[str] | None = None) -> str:
+    """The intro's "What the book found": the paper-scale verdict of every paper claim,
+    theory result and open question, grouped by kind, each linked to its chapter.
+
+    The statuses are derived from the committed ``full``-profile records
+    (:func:`ntkbook.pipeline.paths.records_root`) by ``reproduction_table``, never typed;
+    the badge is the status after Holm's correction, with the raw status beside it where
+    the correction changed it. ``in_toc`` is the set of chapter stems the book has pages
+    for (default: those of ``_toc.yml``); a chapter not in it is named without a link. A
+    record that cannot be read is reported on the page, not raised: the build never fails
+    on a finding.
+    """
+    from ntkbook.claims.report import KIND_NAMES, ReportError, grouped, kind_summary, reproduction_table
+    from ntkbook.plots.report import status_badge
+
+    profile = paths.SNAPSHOT_PROFILE
+    in_toc = set(toc_notebooks()) if in_toc is None else set(in_toc)
+    where = f"{paths.display_path(paths.claims_dir(profile))}/"
+    try:
+        table = grouped(reproduction_table(profile, results_dir=paths.records_root(profile)))
+    except ReportError as err:
+        return ("## What the book found\n\n:::{warning}\n"
+                f"The claim records in `{where}` could not be read, so no verdict is shown: {_md(err)}\n:::\n")
+    report = (f"the {_chapter_link(REPORT_STEM, in_toc)}" if REPORT_STEM in in_toc
+              else "the reproduction report")
+    recorded = int((table.status.astype(str) != "not run in this profile").sum())
+    lines = [
+        "## What the book found", "",
+        f"These are the verdicts at paper scale: the `{profile}` profile's records in `{where}`, "
+        f"{recorded} of the {len(table)} claims the book checks (the others read *not run*). Each verdict is "
+        "derived again from the record's saved rule inputs when the book is built, and a paper claim's verdict "
+        f"is the one after Holm's correction for testing many claims at once. {report[0].upper()}{report[1:]} "
+        "shows what each chapter measured, with its seeds and p-values.", "",
+    ]
+    summary = kind_summary(table)
+    for kind, counts in summary.items():
+        badges = " ".join(status_badge(s, n) for s, n in counts.items() if s != "total")
+        lines.append(f"* **{KIND_NAMES[kind][0].upper()}{KIND_NAMES[kind][1:]}** ({counts['total']}): {badges}")
+    lines.append("")
+    for kind in FINDINGS_KINDS:
+        rows = table[table.kind == kind]
+        if rows.empty:
+            continue
+        lines += [f"### {_FINDINGS_HEADINGS[kind]} ({len(rows)})", "",
+                  "| Verdict | Claim (and the chapter that tests it) |", "| --- | --- |"]
+        for row in rows.itertuples(index=False):
+            verdict = status_badge(row.adjusted)
+            if str(row.status) != str(row.adjusted):
+                verdict += f" (raw: {status_badge(row.status)})"
+            lines.append(f"| {verdict} | {_md(row.claim)}<br>{_chapter_link(row.chapter, in_toc)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- staging
 
 
@@ -329,6 +425,7 @@ def stage_book(profile: str, *, log=print) -> Staged:
             text = insert_after_title(data.decode("utf-8"), banner)
             data = (text if text is not None else banner + "\n" + data.decode("utf-8")).encode("utf-8")
         stage.write(str(rel), data)
+    stage.write(FINDINGS_PAGE, findings_markdown(set(toc_notebooks())).encode("utf-8"))
     stage.prune()
     return Staged(dirs, statuses)
 
