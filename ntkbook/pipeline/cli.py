@@ -121,12 +121,12 @@ def _cmd_book(args) -> int:
     from ntkbook.pipeline.site import build_book
 
     profile = args.profile or paths.SNAPSHOT_PROFILE
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers must be an int in the range [1, inf). Got {args.workers} instead.")
     if args.profile is None:
         if args.force or args.no_build or args.workers is not None or args.scheduler is not None:
             raise ParameterError("--force, --no-build, --workers and --scheduler execute chapters: "
                                  "give --profile ci or --profile full with them.")
-    if args.workers is not None and args.workers < 1:
-        raise ParameterError(f"--workers must be an int in the range [1, inf). Got {args.workers} instead.")
         _say(f"ntkbook: building the published book from the {profile}-profile snapshot "
              f"({paths.display_path(paths.executed_dir(profile))}/), executing nothing")
     else:
