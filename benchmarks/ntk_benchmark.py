@@ -6,9 +6,18 @@
 
 The first table compares ``auto`` with the plain torch.func Jacobian contraction on the networks
 of ``ARCHITECTURES`` (and says where ``auto``'s time went); the second compares the NTK methods.
+
+With ``--neural-tangents PYTHON`` (an interpreter that has jax and neural-tangents: an optional
+comparison, never needed by the book or CI), ``benchmarks/neural_tangents_times.py`` times
+neural-tangents' three implementations on the same MLP and CNN right after, and a third table
+puts them beside ours, each as a speed-up over torch.func's Jacobian contraction of this run.
 """
 
 import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -30,6 +39,8 @@ def main(argv=None):
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="seconds of wall time, or (with --threads 1) CPU seconds: steadier on a shared machine")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--neural-tangents", metavar="PYTHON",
+                   help="an interpreter with jax and neural-tangents: time their implementations too")
     a = p.parse_args(argv)
     extra = dict(sizes=(8,), models=("mlp",), methods=("jacobian",), large=False) if a.only_architectures else \
         dict(sizes=a.sizes, models=a.models, large=not a.no_large)
@@ -47,6 +58,40 @@ def main(argv=None):
             print(df[df["task"] != "arch"].drop(columns=["speedup_vs_torchfunc", *TIME_SPLIT]).to_string(index=False))
             print()
         print(benchmark_targets(df).to_string(index=False))
+        if a.neural_tangents:
+            print()
+            print(neural_tangents_table(df, a.neural_tangents).to_string(index=False))
+
+
+#: neural-tangents' networks (benchmarks/neural_tangents_times.py) -> the same network in our table
+NT_NETWORKS = {"mlp": "mlp_linear", "cnn": "cnn"}
+
+
+def neural_tangents_table(df: pd.DataFrame, python: str) -> pd.DataFrame:
+    """neural-tangents' times on the networks of ``NT_NETWORKS`` at our N, beside ours: one
+    row per implementation, with its speed-up over our torch.func Jacobian contraction."""
+    arch = df[df["task"] == "arch"]
+    sizes = [f"{nt}={int(arch[arch['model'] == ours]['N'].iloc[0])}" for nt, ours in NT_NETWORKS.items()
+             if (arch["model"] == ours).any()]
+    if not sizes:
+        return pd.DataFrame({"note": ["no MLP or CNN row to compare with"]})
+    script = Path(__file__).with_name("neural_tangents_times.py")
+    done = subprocess.run([python, str(script), "--sizes", *sizes], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-2000:])
+        return pd.DataFrame({"note": [f"{python} could not run neural-tangents (exit {done.returncode})"]})
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = []
+    for nt_name, ours in NT_NETWORKS.items():
+        if nt_name not in theirs["seconds"]:
+            continue
+        mine = arch[arch["model"] == ours].set_index("method")["seconds"]
+        reference = float(mine["torch.func"])
+        times = {"ntkbook auto": float(mine["auto"]), "torch.func Jacobian contraction": reference,
+                 **{f"neural-tangents {k}": v for k, v in theirs["seconds"][nt_name].items() if k != "N"}}
+        rows += [{"network": ours, "N": theirs["seconds"][nt_name]["N"], "implementation": k, "seconds": v,
+                  "speedup_vs_torchfunc": reference / v} for k, v in times.items()]
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":
