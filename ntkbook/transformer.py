@@ -186,10 +186,11 @@ class Transformer(nn.Module):
     seq_len, token_features : int
         T and C. The input is (N, T, C) or flattened (N, T * C) (the layout of an
         :class:`ntkbook.data.Dataset`).
-    out_features, width, depth, n_heads, mlp_ratio, alpha, drop_prob, positional, n_positional,
-    fourier_scale, score_scale, pool, activation, parameterization, w_std, b_std, final_norm, seed
+    out_features, width, depth, n_heads, mlp_ratio, alpha, drop_prob, positional, n_positional, fourier_scale, score_scale, pool, activation, parameterization, w_std, b_std, final_norm, seed
         See :class:`TransformerConfig`, where each field's trade-off is stated.
 
+    Notes
+    -----
     ``model.alphas`` and ``model.drop_probs`` list alpha_l and p_l; the stochastic-depth mask
     contract is the ECRN's (:class:`ntkbook.models.ECRN`).
     """
