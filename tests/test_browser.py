@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 SHARPNESS = 1.5  # a figure's natural size over its displayed size, at least (or SVG)
+GOTO_TIMEOUT_MS = 120_000  # a page's load on a 2-core machine busy with other work can exceed playwright's 30 s
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def _offline(page, base: str, problems: list[str]) -> None:
 
 
 def _open(page, url: str) -> None:
-    page.goto(url, wait_until="networkidle")
+    page.goto(url, wait_until="networkidle", timeout=GOTO_TIMEOUT_MS)
     # Let MathJax finish typesetting when the page has math.
     page.evaluate("() => (window.MathJax && MathJax.startup && MathJax.startup.promise) || null")
 

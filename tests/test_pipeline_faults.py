@@ -67,6 +67,7 @@ def book(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "EXECUTED_DIR", root / "book" / "executed")
     monkeypatch.setattr(paths, "MEASURED_DIR", root / "book" / "measured")
     monkeypatch.setattr(paths, "RESULTS_DIR", root / "results")
+    monkeypatch.setattr(paths, "TOC_PATH", root / "_toc.yml")
     monkeypatch.delenv("NTKBOOK_CLAIMS_DIR", raising=False)
     monkeypatch.delenv("NTKBOOK_FORCE", raising=False)
     return root
