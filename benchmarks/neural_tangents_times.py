@@ -18,7 +18,7 @@ its structured-derivatives implementation uses).
 It prints one JSON object: for each network and each of neural-tangents' implementations
 (``JACOBIAN_CONTRACTION``, ``NTK_VECTOR_PRODUCTS``, ``STRUCTURED_DERIVATIVES``), the best of
 three timed calls after a compiling warm-up, in seconds, with the trace over outputs as in
-``ntkbook``'s table. The networks are the same architectures as ``ARCHITECTURES`` in
+``ntkbook``'s table, computed in blocks of ``--batch`` x ``--batch`` pairs (``nt.batch``). The networks are the same architectures as ``ARCHITECTURES`` in
 ``ntkbook.experiments.ntk_speed``, written with ``neural_tangents.stax``:
 
 * ``mlp``: 16 -> 512 -> 512 -> 512 -> 1, ReLU, NTK parameterization;
@@ -51,6 +51,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", default=["mlp=1024", "cnn=256"], help="NETWORK=N pairs")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--batch", type=int, default=128, help="rows and columns of a block (must divide each N)")
     a = p.parse_args(argv)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
@@ -71,9 +72,11 @@ def main(argv=None):
         _, params = init_fn(key, x.shape)
         out["seconds"][name] = {"N": n}
         for label, impl in implementations.items():
-            fn = jax.jit(nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=impl))
-            fn(x[:8], None, params).block_until_ready()  # compile on a small batch first
-            fn(x, None, params).block_until_ready()  # and at this size
+            # blocks of a.batch x a.batch pairs (nt.batch), as ours are blocked: unblocked, the
+            # Jacobian contraction of the MLP at N = 1024 asks for 86 GB
+            fn = nt.batch(jax.jit(nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=impl)),
+                          batch_size=min(a.batch, n), store_on_device=False)
+            fn(x, None, params).block_until_ready()  # compile (a warm-up at this size)
             best = float("inf")
             for _ in range(a.repeats):
                 t0 = time.perf_counter()
