@@ -51,7 +51,7 @@ from torch import nn
 
 from ntkbook._validation import (InvalidParameterError, check_float, check_int, check_option, check_seed,
                                  fail)
-from ntkbook.models import ACTIVATIONS, PARAMETERIZATIONS, Dense, resolve_alphas, resolve_drop_probs
+from ntkbook.models import ACTIVATIONS, ECRN, PARAMETERIZATIONS, Dense, resolve_alphas, resolve_drop_probs
 
 __all__ = ["TransformerConfig", "Transformer", "PositionalFeatures", "SelfAttention", "FeedForward",
            "Block", "POSITIONAL", "SCORE_SCALES", "POOLS"]
@@ -255,37 +255,11 @@ class Transformer(nn.Module):
     def depth(self):
         return self.config.depth
 
-    # stochastic depth: the ECRN's contract -------------------------------------------------
-    @property
-    def depth_mask(self):
-        """The fixed block multipliers set by :meth:`set_depth_mask` (a list), or None."""
-        return self._depth_mask
-
-    def sample_depth_mask(self, generator=None):
-        """Draw m_l ~ Bernoulli(1 - p_l): a float tensor of 0/1 values, shape (depth,), on CPU."""
-        keep = 1.0 - torch.tensor(self.drop_probs, dtype=torch.float64)
-        return torch.bernoulli(keep, generator=generator).float()
-
-    def set_depth_mask(self, mask):
-        """Fix the block multipliers m_l for all later forward passes; None restores the default
-        (Bernoulli draws in training, 1 - p_l in eval)."""
-        if mask is None:
-            self._depth_mask = None
-            return
-        try:
-            values = [float(v) for v in torch.as_tensor(mask).reshape(-1).tolist()]
-        except (TypeError, ValueError, RuntimeError):  # not numbers
-            values = []
-        if len(values) != self.depth or any(v not in (0.0, 1.0) for v in values):
-            fail("mask", f"{type(self).__name__}.set_depth_mask", f"depth={self.depth} values in {{0, 1}}", mask)
-        self._depth_mask = values
-
-    def _multipliers(self):
-        if self._depth_mask is not None:
-            return self._depth_mask
-        if self.training:
-            return self.sample_depth_mask().tolist()
-        return [1.0 - p for p in self.drop_probs]
+    # stochastic depth: the ECRN's contract, by the ECRN's own methods (one copy of the mask rules)
+    depth_mask = ECRN.depth_mask
+    sample_depth_mask = ECRN.sample_depth_mask
+    set_depth_mask = ECRN.set_depth_mask
+    _multipliers = ECRN._multipliers
 
     # forward -------------------------------------------------------------------------------
     def _tokens(self, x):

@@ -20,15 +20,21 @@ def _check_columns(df, columns, owner):
                          f"Got {list(getattr(df, 'columns', [])) or type(df).__name__} instead.")
 
 
+def _seeds_and_median(ax, g: pd.DataFrame, x: str, y: str, color: str, label: str) -> pd.Series:
+    """Every seed's ``y`` against ``x`` as a faint dot and the median over seeds as a line; returns the medians."""
+    ax.plot(g[x], g[y], "o", color=color, alpha=0.4, ms=4)
+    med = g.groupby(x)[y].median()
+    ax.plot(med.index, med.to_numpy(), "-", color=color, label=label)
+    return med
+
+
 def plot_depth_scaling(table: pd.DataFrame, *, ax=None):
     """lambda_max(0) against the depth L on log-log axes, one colour per branch-scale schedule:
     every seed as a dot, the median over seeds as a line (the table of ``depth_lambda_max0``)."""
     _check_columns(table, {"schedule", "depth", "seed", "lambda_max0"}, "plot_depth_scaling")
     ax = ax or plt.gca()
     for i, (label, g) in enumerate(table.groupby("schedule", sort=False)):
-        ax.plot(g["depth"], g["lambda_max0"], "o", color=f"C{i}", alpha=0.4, ms=4)
-        med = g.groupby("depth")["lambda_max0"].median()
-        ax.plot(med.index, med.to_numpy(), "-", color=f"C{i}", label=f"$\\alpha_l$ = {label}")
+        _seeds_and_median(ax, g, "depth", "lambda_max0", f"C{i}", f"$\\alpha_l$ = {label}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("depth L (blocks)")
@@ -45,9 +51,7 @@ def plot_kernel_shares(table: pd.DataFrame, *, group: str = "query/key", ax=None
     ax = ax or plt.gca()
     part = table[table["group"] == group]
     for i, (scale, g) in enumerate(part.groupby("score_scale", sort=False)):
-        ax.plot(g["width"], g["share"], "o", color=f"C{i}", alpha=0.4, ms=4)
-        med = g.groupby("width")["share"].median()
-        ax.plot(med.index, med.to_numpy(), "-", color=f"C{i}", label=f"scores scaled by {scale}")
+        med = _seeds_and_median(ax, g, "width", "share", f"C{i}", f"scores scaled by {scale}")
         w = med.index.to_numpy(float)
         ax.plot(w, med.iloc[0] * (w / w[0]) ** -1.0, ":", color=f"C{i}", lw=1)
     ax.plot([], [], ":", color="0.4", label="slope -1")
