@@ -196,7 +196,50 @@ class ECRNConfig:
     seed: int = 0  # the CPU generator seed: same seed -> identical weights
 
 
-class ECRN(nn.Module):
+class StochasticDepthMask:
+    """The stochastic-depth mask contract of residual blocks, shared by :class:`ECRN` and
+    :class:`ntkbook.transformer.Transformer` (used by :mod:`ntkbook.ntk`).
+
+    Block l's branch is multiplied by m_l: m_l ~ Bernoulli(1 - p_l), one draw per forward
+    call from the global torch RNG in training mode, its mean 1 - p_l in eval mode, or the
+    mask fixed by :meth:`set_depth_mask` in both until ``set_depth_mask(None)``. A module
+    using it sets ``self.drop_probs`` (the list of p_l) and ``self._depth_mask = None`` in its
+    constructor, has a ``depth`` property, and reads :meth:`_multipliers` in its forward pass.
+    """
+
+    @property
+    def depth_mask(self):
+        """The fixed block multipliers set by :meth:`set_depth_mask` (a list), or None."""
+        return self._depth_mask
+
+    def sample_depth_mask(self, generator=None):
+        """Draw m_l ~ Bernoulli(1 - p_l): a float tensor of 0/1 values, shape (depth,), on CPU."""
+        keep = 1.0 - torch.tensor(self.drop_probs, dtype=torch.float64)
+        return torch.bernoulli(keep, generator=generator).float()
+
+    def set_depth_mask(self, mask):
+        """Fix the block multipliers m_l for all later forward passes; None restores the default
+        (Bernoulli draws in training, 1 - p_l in eval)."""
+        if mask is None:
+            self._depth_mask = None
+            return
+        try:
+            values = [float(v) for v in torch.as_tensor(mask).reshape(-1).tolist()]
+        except (TypeError, ValueError, RuntimeError):  # not numbers
+            values = []
+        if len(values) != self.depth or any(v not in (0.0, 1.0) for v in values):
+            fail("mask", f"{type(self).__name__}.set_depth_mask", f"depth={self.depth} values in {{0, 1}}", mask)
+        self._depth_mask = values
+
+    def _multipliers(self):
+        if self._depth_mask is not None:
+            return self._depth_mask
+        if self.training:
+            return self.sample_depth_mask().tolist()
+        return [1.0 - p for p in self.drop_probs]
+
+
+class ECRN(StochasticDepthMask, nn.Module):
     """NTK-Eigenvalue-Controlled Residual Network (arXiv:2512.08264, Sec. III; reconstruction).
 
     Equations implemented (d = in_features, n = width, L = depth, m = n_fourier)::
@@ -220,11 +263,11 @@ class ECRN(nn.Module):
 
     Notes
     -----
-    Stochastic-depth mask contract (used by :mod:`ntkbook.ntk`): :meth:`sample_depth_mask`
-    draws m ~ Bernoulli(1 - p), :meth:`set_depth_mask` fixes m for every later forward pass
-    (train and eval) until ``set_depth_mask(None)``. Without a fixed mask, training mode draws
-    one mask per forward call from the global torch RNG (seed it with ``torch.manual_seed``);
-    ``model.drop_probs`` and ``model.alphas`` list p_l and alpha_l.
+    Stochastic-depth mask contract (:class:`StochasticDepthMask`, used by :mod:`ntkbook.ntk`):
+    :meth:`sample_depth_mask` draws m ~ Bernoulli(1 - p), :meth:`set_depth_mask` fixes m for
+    every later forward pass (train and eval) until ``set_depth_mask(None)``. Without a fixed
+    mask, training mode draws one mask per forward call from the global torch RNG (seed it
+    with ``torch.manual_seed``); ``model.drop_probs`` and ``model.alphas`` list p_l and alpha_l.
     """
 
     def __init__(self, in_features, out_features=1, *, width=256, depth=8, n_fourier=64,
@@ -286,37 +329,6 @@ class ECRN(nn.Module):
     @property
     def depth(self):
         return self.config.depth
-
-    @property
-    def depth_mask(self):
-        """The fixed block multipliers set by :meth:`set_depth_mask` (a list), or None."""
-        return self._depth_mask
-
-    def sample_depth_mask(self, generator=None):
-        """Draw m_l ~ Bernoulli(1 - p_l): a float tensor of 0/1 values, shape (depth,), on CPU."""
-        keep = 1.0 - torch.tensor(self.drop_probs, dtype=torch.float64)
-        return torch.bernoulli(keep, generator=generator).float()
-
-    def set_depth_mask(self, mask):
-        """Fix the block multipliers m_l for all later forward passes; None restores the default
-        (Bernoulli draws in training, 1 - p_l in eval)."""
-        if mask is None:
-            self._depth_mask = None
-            return
-        try:
-            values = [float(v) for v in torch.as_tensor(mask).reshape(-1).tolist()]
-        except (TypeError, ValueError, RuntimeError):  # not numbers
-            values = []
-        if len(values) != self.depth or any(v not in (0.0, 1.0) for v in values):
-            fail("mask", f"{type(self).__name__}.set_depth_mask", f"depth={self.depth} values in {{0, 1}}", mask)
-        self._depth_mask = values
-
-    def _multipliers(self):
-        if self._depth_mask is not None:
-            return self._depth_mask
-        if self.training:
-            return self.sample_depth_mask().tolist()
-        return [1.0 - p for p in self.drop_probs]
 
     def forward(self, x):
         _check_features(x, self.in_features, type(self).__name__)
@@ -491,3 +503,14 @@ def build_model(name, in_features, out_features=1, **kwargs):
         channels = in_features[0] if isinstance(in_features, (tuple, list)) else in_features
         return ResNet18(num_classes=out_features, in_channels=channels, **kwargs)
     return MODELS[name](in_features, out_features, **kwargs)
+
+
+def __getattr__(name):
+    """``ntkbook.models.Transformer`` and ``TransformerConfig``: the attention companion of the
+    ECRN, beside it here, defined in :mod:`ntkbook.transformer` (one concept per module) and
+    imported on first use, since that module builds on this one."""
+    if name in ("Transformer", "TransformerConfig"):
+        from ntkbook.transformer import Transformer, TransformerConfig
+
+        return {"Transformer": Transformer, "TransformerConfig": TransformerConfig}[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -51,7 +51,8 @@ from torch import nn
 
 from ntkbook._validation import (InvalidParameterError, check_float, check_int, check_option, check_seed,
                                  fail)
-from ntkbook.models import ACTIVATIONS, ECRN, PARAMETERIZATIONS, Dense, resolve_alphas, resolve_drop_probs
+from ntkbook.models import (ACTIVATIONS, PARAMETERIZATIONS, Dense, StochasticDepthMask, resolve_alphas,
+                            resolve_drop_probs)
 
 __all__ = ["TransformerConfig", "Transformer", "PositionalFeatures", "SelfAttention", "FeedForward",
            "Block", "POSITIONAL", "SCORE_SCALES", "POOLS"]
@@ -178,7 +179,7 @@ class Block(nn.Module):
 
 
 # ----------------------------------------------------------------------------- the model
-class Transformer(nn.Module):
+class Transformer(StochasticDepthMask, nn.Module):
     """Pre-norm Transformer encoder with branch scales alpha_l and stochastic depth (see the module).
 
     Parameters
@@ -192,7 +193,7 @@ class Transformer(nn.Module):
     Notes
     -----
     ``model.alphas`` and ``model.drop_probs`` list alpha_l and p_l; the stochastic-depth mask
-    contract is the ECRN's (:class:`ntkbook.models.ECRN`).
+    contract is the ECRN's (:class:`ntkbook.models.StochasticDepthMask`).
     """
 
     def __init__(self, seq_len, token_features, out_features=1, *, width=64, depth=2, n_heads=2, mlp_ratio=2,
@@ -254,12 +255,6 @@ class Transformer(nn.Module):
     @property
     def depth(self):
         return self.config.depth
-
-    # stochastic depth: the ECRN's contract, by the ECRN's own methods (one copy of the mask rules)
-    depth_mask = ECRN.depth_mask
-    sample_depth_mask = ECRN.sample_depth_mask
-    set_depth_mask = ECRN.set_depth_mask
-    _multipliers = ECRN._multipliers
 
     # forward -------------------------------------------------------------------------------
     def _tokens(self, x):

@@ -137,3 +137,15 @@ def test_the_structured_rule_covers_every_parameter_of_the_model():
     stats = {}
     empirical_ntk(model, tokens(6, dtype=torch.float64), method="structured", stats=stats)
     assert stats["fallback_params"] == []
+
+
+def test_the_transformer_sits_beside_the_ecrn_and_shares_its_mask_contract():
+    import ntkbook.models as models
+    import ntkbook.transformer as transformer
+
+    assert models.Transformer is transformer.Transformer
+    assert models.TransformerConfig is transformer.TransformerConfig
+    assert issubclass(models.Transformer, models.StochasticDepthMask)
+    assert issubclass(models.ECRN, models.StochasticDepthMask)
+    with pytest.raises(AttributeError, match="no attribute 'Transformr'"):
+        models.Transformr  # noqa: B018
