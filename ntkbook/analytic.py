@@ -25,7 +25,10 @@ theta = arccos(rho)::
 
 The NTK-ECRN (:class:`ntkbook.models.ECRN` in eval mode, its block m_l replaced by its
 expectation 1 - p_l; reconstruction of the paper's Eqs. (13) and (17)): see
-:func:`ecrn_kernels`. Example::
+:func:`ecrn_kernels`. The kernels of ReLU convolutional networks (the CNTK, same
+conventions), ``cntk_kernels`` and ``cntk_kernels_by_depth``, live in :mod:`ntkbook.cntk`
+(their recursion runs over pixel pairs, with a cost and memory of its own) and are
+importable from here too. Example::
 
     >>> x = torch.randn(5, 3, dtype=torch.float64)        # (N, d)
     >>> nngp, ntk = mlp_kernels(x, depth=2, activation="relu")
@@ -39,6 +42,7 @@ import numpy as np
 import torch
 
 from ntkbook._validation import InvalidParameterError, check_finite, check_float, check_int, check_option, fail
+from ntkbook.cntk import cntk_kernels, cntk_kernels_by_depth  # noqa: F401  (the image kernels, re-exported)
 from ntkbook.models import ACTIVATIONS, ECRN, MLP, resolve_alphas, resolve_drop_probs
 
 METHODS = ("auto", "closed_form", "quadrature")

@@ -165,3 +165,11 @@ def test_non_finite_images_are_refused():
     x[0, 0, 0, 0] = math.nan
     with pytest.raises(InvalidParameterError, match="only finite values"):
         cntk_kernels(x, depth=1)
+
+
+def test_the_cntk_is_importable_from_the_analytic_kernels_module():
+    import ntkbook.analytic as analytic
+    import ntkbook.cntk as cntk
+
+    assert analytic.cntk_kernels is cntk.cntk_kernels
+    assert analytic.cntk_kernels_by_depth is cntk.cntk_kernels_by_depth
