@@ -171,6 +171,29 @@ def test_sweep_rejects_a_fraction_at_the_stability_limit(data):
         lambda_max_sweep(data, alphas=[0.1], depths=[2], seeds=[0], lr_fraction=1.0, epochs=1)
 
 
+# ----------------------------------------------------------------------------- the model builder
+
+
+def test_the_default_builder_is_build_ecrn(data):
+    from ntkbook.experiments.mechanisms import build_ecrn
+
+    args = dict(alphas=[0.0, 0.5], depths=[2], seeds=[0], lr=0.1, epochs=2, ntk_every=1, model_kwargs=dict(width=16))
+    default, explicit = lambda_max_sweep(data, **args), lambda_max_sweep(data, builder=build_ecrn, **args)
+    pd.testing.assert_frame_equal(default[0], explicit[0])
+    pd.testing.assert_frame_equal(default[1].drop(columns="seconds"), explicit[1].drop(columns="seconds"))
+
+
+def test_extra_metrics_add_columns_to_the_runs_table(data):
+    _, runs = lambda_max_sweep(data, alphas=[0.0], depths=[2], seeds=[0, 1], lr=0.1, epochs=1,
+                               model_kwargs=dict(width=16), extra_metrics=lambda res, d: {"epochs_seen": res.epochs_run})
+    assert list(runs.columns)[-1] == "epochs_seen" and (runs["epochs_seen"] == runs["epochs_run"]).all()
+
+
+def test_sweep_rejects_a_builder_that_is_not_callable(data):
+    with pytest.raises(ValueError, match="'builder' parameter of lambda_max_sweep"):
+        lambda_max_sweep(data, alphas=[0.1], depths=[2], seeds=[0], lr=0.1, epochs=1, builder="ecrn")
+
+
 # ----------------------------------------------------------------------------- "too large" in numbers
 
 

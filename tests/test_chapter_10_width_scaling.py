@@ -115,3 +115,32 @@ def test_final_kernel_change_names_a_table_without_the_needed_columns():
 def test_width_kernel_change_rejects_a_zero_width():
     with pytest.raises(ValueError, match=r"'widths' parameter of width_kernel_change must be a non-empty sequence of ints >= 1"):
         width_kernel_change([0], [0])
+
+
+def test_width_kernel_change_with_one_dataset_a_builder_and_each_runs_own_step():
+    import torch
+
+    from ntkbook.data import load_dataset
+    from ntkbook.experiments.mechanisms import build_ecrn, stable_lr
+
+    data = load_dataset("sinusoids", n_train=10, n_test=4, seed=0, dtype=torch.float64)
+    table = width_kernel_change([8, 32], [0, 1], data=data, builder=build_ecrn, model_kwargs=dict(n_fourier=4),
+                                depth=2, lr=None, lr_fraction=0.5, epochs=4, ntk_every=2)
+    assert list(table.columns) == ["width", "seed", "epoch", "kernel_change", "train_mse", "diverged", "lr"]
+    assert len(table) == 2 * 2 * 3  # epochs 0, 2, 4 of each (width, seed)
+    model = build_ecrn(data, 1, width=32, depth=2, n_fourier=4)
+    assert table.query("width == 32 and seed == 1")["lr"].eq(stable_lr(model, data.x_train, 0.5)[0]).all()
+
+
+def test_width_kernel_change_needs_exactly_one_of_lr_and_lr_fraction():
+    with pytest.raises(ValueError, match="'lr' parameter of width_kernel_change"):
+        width_kernel_change([8], [0], lr_fraction=0.5)
+    with pytest.raises(ValueError, match="'lr' parameter of width_kernel_change"):
+        width_kernel_change([8], [0], lr=None)
+
+
+def test_width_kernel_change_refuses_model_kwargs_that_it_sets():
+    with pytest.raises(ValueError, match="'model_kwargs' parameter of width_kernel_change"):
+        width_kernel_change([8], [0], model_kwargs=dict(drop_prob=0.5))
+    with pytest.raises(ValueError, match="'builder' parameter of width_kernel_change"):
+        width_kernel_change([8], [0], builder="ecrn")

@@ -79,6 +79,24 @@ def test_the_width_sweep_gives_one_final_change_per_width_and_seed(data):
     assert list(final["width"]) == [8, 16] and final["kernel_change"].gt(0).all()
 
 
+def test_the_attention_experiments_are_the_ecrn_loops_with_the_transformer_builder(data):
+    from ntkbook.experiments.ablations import width_kernel_change
+    from ntkbook.experiments.mechanisms import lambda_max_sweep
+
+    curves, runs = attention_lambda_max_sweep(data, alphas=[0.0, 1.0], depths=[1], seeds=[0], epochs=2,
+                                              ntk_every=1, model_kwargs=dict(width=8))
+    generic = lambda_max_sweep(data, alphas=[0.0, 1.0], depths=[1], seeds=[0], lr_fraction=0.5, epochs=2,
+                               ntk_every=1, model_kwargs=dict(width=8), builder=build_transformer)
+    pd.testing.assert_frame_equal(curves, generic[0])
+    shared = [c for c in runs.columns if c in generic[1].columns and c != "seconds"]
+    pd.testing.assert_frame_equal(runs[shared], generic[1][shared])
+    assert "test_accuracy" in runs and "epochs_run" not in runs
+    changes = attention_width_kernel_change(data, widths=[8], seeds=[0], depth=1, epochs=2, ntk_every=1)
+    pd.testing.assert_frame_equal(changes, width_kernel_change(
+        [8], [0], data=data, builder=build_transformer, depth=1, model_kwargs=dict(alpha="1/sqrt(L)"), lr=None,
+        lr_fraction=0.5, epochs=2, ntk_every=1, device=None))
+
+
 def test_the_kernel_shares_add_up_to_one_and_cover_every_group(data):
     model = build_transformer(data, 0, width=8, depth=1, alpha=1.0)
     shares = kernel_shares(model, data.x_train[:6])

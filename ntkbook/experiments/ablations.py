@@ -48,7 +48,8 @@ returns train, validation and test error, the test error per frequency component
 (:func:`ntkbook.data.frequency_errors`) and the effective rank of the NTK at
 initialization; :func:`bscale_contrasts` chooses sigma on the validation error, seed by
 seed, and touches the test error only at the chosen and the largest scale.
-:func:`width_kernel_change` trains ECRNs of several widths and returns the relative change
+:func:`width_kernel_change` trains ECRNs (or the models of any builder, such as chapter
+beyond_attention's Transformer) of several widths and returns the relative change
 ||Theta_t - Theta_0||_F / ||Theta_0||_F over training, and :func:`final_kernel_change` its
 value at the end, one row per (width, seed). The chapter fits the log-log slope against the
 width seed by seed with :func:`ntkbook.stats.slope_interval`, whose one drop rule is that of
@@ -584,37 +585,78 @@ def bscale_point(fourier_scale, seeds, *, n_train=48, n_val=16, n_test=256, freq
 # ----------------------------------------------------------------------------- width
 def width_kernel_change(widths, seeds, *, n_train=32, n_test=64, depth=4, n_fourier=16,
                         fourier_scale=2.0, drop_prob=0.0, lr=0.5, epochs=100, ntk_every=10,
-                        dtype=torch.float32, device="cpu") -> pd.DataFrame:
+                        dtype=torch.float32, device="cpu", data=None, builder=None, model_kwargs=None,
+                        lr_fraction=None) -> pd.DataFrame:
     """The relative NTK change ||Theta_t - Theta_0||_F / ||Theta_0||_F over training, per width.
 
-    For each width and seed, trains an ECRN (NTK parameterization, so the learning rate needs
-    no rescaling with the width) on 1-d sinusoid regression by full-batch gradient descent
-    and records the change of the eval-mode NTK on the training inputs every ``ntk_every``
-    epochs. Returns tidy rows: width, seed, epoch, kernel_change, train_mse, diverged.
+    For each seed and width, trains a model by full-batch gradient descent and records the
+    change of its eval-mode NTK on the training inputs every ``ntk_every`` epochs. By default
+    the model is an ECRN (NTK parameterization, so the learning rate needs no rescaling with
+    the width) on 1-d sinusoid regression:
+
+    * ``data``: one :class:`~ntkbook.data.Dataset` for every seed; None (default) draws the
+      sinusoid task of each seed with ``n_train``, ``n_test`` and ``dtype`` (unused otherwise);
+    * ``builder``: a model builder ``builder(data, seed, width=width, depth=depth,
+      **model_kwargs)`` (see :data:`ntkbook.experiments.mechanisms.ModelBuilder`, e.g.
+      :func:`ntkbook.experiments.beyond_attention.build_transformer`); None (default) is
+      :func:`ntkbook.experiments.mechanisms.build_ecrn` with ``n_fourier``, ``fourier_scale``
+      and ``drop_prob`` (unused otherwise) and ``model_kwargs``;
+    * the step: ``lr``, one fixed step for every run, or ``lr_fraction`` rho in (0, 1) (then
+      ``lr=None``), each run's own step ``rho * 2 n / lambda_max(0)`` of its kernel
+      (:func:`ntkbook.experiments.mechanisms.stable_lr`).
+
+    Returns tidy rows: width, seed, epoch, kernel_change, train_mse, diverged, and with
+    ``lr_fraction`` also lr (each run's step). Cost: len(widths) len(seeds) runs of
+    ``epochs`` steps, each with about ``epochs // ntk_every + 2`` NTKs of n x n.
     """
-    from ntkbook.data import load_dataset
-    from ntkbook.models import ECRN
+    from ntkbook.data import Dataset, load_dataset
+    from ntkbook.experiments.mechanisms import build_ecrn, stable_lr
     from ntkbook.train import NTKTracker, train
 
     owner = "width_kernel_change"
     widths = check_ints(widths, "widths", owner)
     seeds = check_seeds(seeds, "seeds", owner)
+    depth = check_int(depth, "depth", owner)
+    epochs, ntk_every = check_int(epochs, "epochs", owner, low=0), check_int(ntk_every, "ntk_every", owner)
+    if (lr is None) == (lr_fraction is None):
+        fail("lr", owner, "a float >= 0 when 'lr_fraction' is None, else None (give exactly one of "
+             "'lr' and 'lr_fraction')", lr)
+    if lr is not None:
+        check_float(lr, "lr", owner)
+    else:
+        lr_fraction = check_float(lr_fraction, "lr_fraction", owner, 0.0, 1.0, low_open=True, high_open=True)
+    if data is not None and not isinstance(data, Dataset):
+        fail("data", owner, "None or an ntkbook.data.Dataset", type(data).__name__)
+    if builder is not None and not callable(builder):
+        fail("builder", owner, "None or a callable (data, seed, **kwargs) -> torch.nn.Module", builder)
+    kwargs = dict(model_kwargs or {})
+    ecrn_keys = ("n_fourier", "fourier_scale", "drop_prob") if builder is None else ()
+    for bad in ("width", "depth", "seed", *ecrn_keys):
+        if bad in kwargs:
+            fail("model_kwargs", owner, f"a mapping without {bad!r} (the experiment sets it)", model_kwargs)
+    if builder is None:
+        builder = build_ecrn
+        kwargs.update(n_fourier=n_fourier, fourier_scale=fourier_scale, drop_prob=drop_prob)
+    columns = ["width", "seed", "epoch", "kernel_change", "train_mse", "diverged"] + (["lr"] if lr is None else [])
     rows = []
     for seed in seeds:
-        data = load_dataset("sinusoids", n_train=n_train, n_test=n_test, seed=seed, dtype=dtype,
-                            frequencies=[1.0, 3.0], amplitudes=[1.0, 0.5])
+        run_data = data if data is not None else load_dataset(
+            "sinusoids", n_train=n_train, n_test=n_test, seed=seed, dtype=dtype, frequencies=[1.0, 3.0],
+            amplitudes=[1.0, 0.5])
         for width in widths:
-            model = ECRN(1, 1, width=width, depth=depth, n_fourier=n_fourier, fourier_scale=fourier_scale,
-                         drop_prob=drop_prob, seed=seed).to(dtype=dtype)
-            tracker = NTKTracker(n_train, every=ntk_every, top_k=1)
-            res = train(model, data, optimizer="gd", lr=lr, epochs=epochs, seed=seed, device=device,
+            model = builder(run_data, seed, width=width, depth=depth, **kwargs)
+            step = lr if lr is not None else stable_lr(model, run_data.x_train, lr_fraction)[0]
+            tracker = NTKTracker(len(run_data.x_train), every=ntk_every, top_k=1)
+            res = train(model, run_data, optimizer="gd", lr=step, epochs=epochs, seed=seed, device=device,
                         callbacks=[tracker], progress=False)
-            train_mse = res.history[(res.history.split == "train") & (res.history.metric == "mse")].set_index("epoch")["value"]
+            history = res.history
+            train_mse = history[(history.split == "train") & (history.metric == "mse")].set_index("epoch")["value"]
             ntk = res.ntk[res.ntk.metric == "kernel_change"].set_index("epoch")["value"]
             for epoch, change in ntk.items():
-                rows.append({"width": width, "seed": seed, "epoch": int(epoch), "kernel_change": float(change),
-                             "train_mse": float(train_mse.get(epoch, math.nan)), "diverged": bool(res.diverged)})
-    return pd.DataFrame(rows)
+                row = {"width": width, "seed": seed, "epoch": int(epoch), "kernel_change": float(change),
+                       "train_mse": float(train_mse.get(epoch, math.nan)), "diverged": bool(res.diverged)}
+                rows.append(row if lr is not None else {**row, "lr": step})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def final_kernel_change(changes: pd.DataFrame, epochs: int) -> pd.DataFrame:

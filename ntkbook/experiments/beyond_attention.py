@@ -47,10 +47,10 @@ import torch
 from ntkbook._validation import (check_float, check_floats, check_int, check_ints, check_option, check_seed,
                                  check_seeds, fail)
 from ntkbook.data import Dataset, make_dataset
-from ntkbook.experiments.mechanisms import stable_lr
+from ntkbook.experiments.ablations import width_kernel_change
+from ntkbook.experiments.mechanisms import lambda_max_sweep
 from ntkbook.ntk import empirical_ntk
 from ntkbook.stats import paired_difference, slope_interval
-from ntkbook.train import NTKTracker, train
 from ntkbook.transformer import SCORE_SCALES, Transformer
 
 __all__ = [
@@ -67,6 +67,11 @@ __all__ = [
     "kernel_share_table",
     "ntk_times",
 ]
+
+# The columns of the runs table of attention_lambda_max_sweep, in order.
+_SWEEP_RUN_COLUMNS = ("alpha", "depth", "seed", "lr", "diverged", "diverged_epoch", "cause", "lambda_max0",
+                     "lambda_max_final", "growth", "peak_ratio", "stability_ratio", "final_train_loss",
+                     "test_accuracy", "seconds")
 
 #: The parameter groups of :func:`kernel_shares`, by the name of the parameter.
 PARAMETER_GROUPS = {
@@ -163,12 +168,13 @@ def attention_lambda_max_sweep(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train a Transformer for every (alpha, depth, seed) and record lambda_max(t) of its NTK.
 
-    Chapter 06's design (:func:`ntkbook.experiments.mechanisms.lambda_max_sweep`, which builds
-    ECRNs only) for :func:`build_transformer`: full-batch gradient descent for ``epochs`` steps
-    at ``lr = lr_fraction * 2 n / lambda_max(0)`` of the run's own kernel (:func:`stable_lr`),
-    the same alpha in every branch, the NTK on all n training inputs every ``ntk_every``
-    epochs. For a seed the weights are the same draw for every alpha. A run whose loss passes
-    ``divergence_threshold`` or becomes non-finite is stopped and marked diverged.
+    Chapter 06's loop, :func:`ntkbook.experiments.mechanisms.lambda_max_sweep` with
+    ``builder=``:func:`build_transformer`: full-batch gradient descent for ``epochs`` steps
+    at ``lr = lr_fraction * 2 n / lambda_max(0)`` of the run's own kernel
+    (:func:`~ntkbook.experiments.mechanisms.stable_lr`), the same alpha in every branch, the
+    NTK on all n training inputs every ``ntk_every`` epochs. For a seed the weights are the
+    same draw for every alpha. A run whose loss passes ``divergence_threshold`` or becomes
+    non-finite is stopped and marked diverged.
 
     Returns
     -------
@@ -177,10 +183,10 @@ def attention_lambda_max_sweep(
     runs : DataFrame
         One row per run with the columns of ``lambda_max_sweep``'s runs table that
         :func:`~ntkbook.experiments.mechanisms.growth_table` and ``add_init_factor`` read
-        (``alpha, depth, seed, lr, diverged, diverged_epoch, cause, lambda_max0,
-        lambda_max_final, growth, peak_ratio, stability_ratio, final_train_loss, seconds``)
-        and ``test_accuracy``. ``growth = max_t |lambda_max(t) - lambda_max(0)|`` (NaN for a
-        diverged run).
+        and ``test_accuracy``, in this order: ``alpha, depth, seed, lr, diverged,
+        diverged_epoch, cause, lambda_max0, lambda_max_final, growth, peak_ratio,
+        stability_ratio, final_train_loss, test_accuracy, seconds``.
+        ``growth = max_t |lambda_max(t) - lambda_max(0)|`` (NaN for a diverged run).
 
     Cost: len(alphas) len(depths) len(seeds) runs, each ``epochs`` steps and
     ``epochs // ntk_every + 2`` NTKs of n x n.
@@ -193,38 +199,16 @@ def attention_lambda_max_sweep(
     lr_fraction = check_float(lr_fraction, "lr_fraction", owner, 0.0, 1.0, low_open=True, high_open=True)
     epochs, ntk_every = check_int(epochs, "epochs", owner), check_int(ntk_every, "ntk_every", owner)
     kwargs = _no_sweep_keys(model_kwargs, owner, ("alpha", "depth", "seed"))
-    n = len(data.x_train)
-    curve_rows, run_rows = [], []
-    for depth in depths:
-        for alpha in alphas:
-            for seed in seeds:
-                model = build_transformer(data, seed, depth=depth, alpha=alpha, **kwargs)
-                step = stable_lr(model, data.x_train, lr_fraction)[0]
-                tracker = NTKTracker(n, every=ntk_every, top_k=1)
-                t0 = time.perf_counter()
-                res = train(model, data, optimizer="gd", lr=step, epochs=epochs, seed=seed, device=device,
-                            callbacks=[tracker], progress=False, divergence_threshold=divergence_threshold)
-                seconds = time.perf_counter() - t0
-                lam = res.ntk[res.ntk.metric == "lambda_max"].set_index("epoch")["value"]
-                loss = res.history[(res.history.split == "train") & (res.history.metric == "loss")]
-                loss = loss.set_index("epoch")["value"]
-                for epoch, value in lam.items():
-                    curve_rows.append({"alpha": alpha, "depth": depth, "seed": seed, "epoch": int(epoch),
-                                       "lambda_max": float(value), "train_loss": float(loss.get(epoch, math.nan))})
-                lam0 = float(lam.get(0, math.nan))
-                run_rows.append({
-                    "alpha": alpha, "depth": depth, "seed": seed, "lr": step, "diverged": bool(res.diverged),
-                    "diverged_epoch": res.diverged_epoch, "cause": res.cause, "lambda_max0": lam0,
-                    "lambda_max_final": float(lam.iloc[-1]) if len(lam) else math.nan,
-                    "growth": math.nan if res.diverged else float((lam - lam0).abs().max()),
-                    "peak_ratio": float(lam.max() / lam0) if len(lam) else math.nan,
-                    "stability_ratio": step * lam0 / n,
-                    "final_train_loss": float(loss.iloc[-1]) if len(loss) else math.nan,
-                    "test_accuracy": math.nan if res.diverged else sign_accuracy(res.model, data),
-                    "seconds": seconds,
-                })
-    curves = pd.DataFrame(curve_rows, columns=["alpha", "depth", "seed", "epoch", "lambda_max", "train_loss"])
-    return curves, pd.DataFrame(run_rows)
+    curves, runs = lambda_max_sweep(data, alphas=alphas, depths=depths, seeds=seeds, lr_fraction=lr_fraction,
+                                    epochs=epochs, ntk_every=ntk_every, model_kwargs=kwargs,
+                                    divergence_threshold=divergence_threshold, device=device,
+                                    builder=build_transformer, extra_metrics=_test_accuracy)
+    return curves, runs[list(_SWEEP_RUN_COLUMNS)]
+
+
+def _test_accuracy(result, data: Dataset) -> dict[str, float]:
+    """The runs column the sweep adds: :func:`sign_accuracy` of the trained model (NaN if it diverged)."""
+    return {"test_accuracy": math.nan if result.diverged else sign_accuracy(result.model, data)}
 
 
 # ----------------------------------------------------------------------------- lambda_max(0) against depth
@@ -294,10 +278,12 @@ def attention_width_kernel_change(data: Dataset, *, widths: Sequence[int], seeds
                                   device=None) -> pd.DataFrame:
     """The relative NTK change ||Theta_t - Theta_0||_F / ||Theta_0||_F over training, per width.
 
-    Chapter 10's experiment for the Transformer: for each width and seed, full-batch gradient
-    descent at ``lr_fraction`` of the run's own stability limit (:func:`stable_lr`; in NTK
-    parameterization the limit converges as the width grows, so the steps do too), the NTK
-    on the training inputs every ``ntk_every`` epochs. Returns the columns of
+    Chapter 10's loop, :func:`ntkbook.experiments.ablations.width_kernel_change` with
+    ``builder=``:func:`build_transformer` and this ``data`` for every seed: for each width and
+    seed, full-batch gradient descent at ``lr_fraction`` of the run's own stability limit
+    (:func:`~ntkbook.experiments.mechanisms.stable_lr`; in NTK parameterization the limit
+    converges as the width grows, so the steps do too), the NTK on the training inputs every
+    ``ntk_every`` epochs. Returns the columns of
     :func:`ntkbook.experiments.ablations.width_kernel_change` (width, seed, epoch,
     kernel_change, train_mse, diverged), which ``final_kernel_change`` reads, and lr.
     """
@@ -308,21 +294,9 @@ def attention_width_kernel_change(data: Dataset, *, widths: Sequence[int], seeds
     lr_fraction = check_float(lr_fraction, "lr_fraction", owner, 0.0, 1.0, low_open=True, high_open=True)
     epochs, ntk_every = check_int(epochs, "epochs", owner), check_int(ntk_every, "ntk_every", owner)
     kwargs = _no_sweep_keys(model_kwargs, owner, ("width", "depth", "alpha", "seed"))
-    rows = []
-    for seed in seeds:
-        for width in widths:
-            model = build_transformer(data, seed, width=width, depth=depth, alpha=alpha, **kwargs)
-            step = stable_lr(model, data.x_train, lr_fraction)[0]
-            tracker = NTKTracker(len(data.x_train), every=ntk_every, top_k=1)
-            res = train(model, data, optimizer="gd", lr=step, epochs=epochs, seed=seed, device=device,
-                        callbacks=[tracker], progress=False)
-            mse = res.history[(res.history.split == "train") & (res.history.metric == "mse")].set_index("epoch")["value"]
-            change = res.ntk[res.ntk.metric == "kernel_change"].set_index("epoch")["value"]
-            for epoch, value in change.items():
-                rows.append({"width": width, "seed": seed, "epoch": int(epoch), "kernel_change": float(value),
-                             "train_mse": float(mse.get(epoch, math.nan)), "diverged": bool(res.diverged),
-                             "lr": step})
-    return pd.DataFrame(rows, columns=["width", "seed", "epoch", "kernel_change", "train_mse", "diverged", "lr"])
+    return width_kernel_change(widths, seeds, data=data, builder=build_transformer, depth=depth,
+                               model_kwargs={"alpha": alpha, **kwargs}, lr=None, lr_fraction=lr_fraction,
+                               epochs=epochs, ntk_every=ntk_every, device=device)
 
 
 # ----------------------------------------------------------------------------- the kernel by parameter group

@@ -11,8 +11,9 @@ explain and plot. Three groups:
   :func:`ntkbook.experiments.runs.paired_comparison` compares two variants seed by seed.
   :func:`standardize_inputs` centres and scales the batch first, as a network's inputs are
   in practice (an offset alone gives every kernel one dominant, near-constant mode).
-* **Eigenvalue control** (chapter 6): :func:`lambda_max_sweep` trains ECRNs over a grid of
-  residual scales alpha and depths L with :class:`ntkbook.train.NTKTracker` and records
+* **Eigenvalue control** (chapter 6): :func:`lambda_max_sweep` trains ECRNs (by default,
+  :func:`build_ecrn`; any model builder, e.g. the Transformer of chapter beyond_attention) over
+  a grid of residual scales alpha and depths L with :class:`ntkbook.train.NTKTracker` and records
   lambda_max(t), each run with its step set from its own lambda_max(0) (:func:`stable_lr`);
   :func:`growth_exponents` fits the log-log slope of the excess growth against
   alpha, the check of the paper's Eq. (15) in the reconstruction
@@ -52,7 +53,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,13 +65,15 @@ from ntkbook.experiments.runs import RESULT_COLUMNS
 from ntkbook.models import build_model
 from ntkbook.ntk import empirical_ntk, expected_ntk
 from ntkbook.stats import loglog_slope, paired_difference, t_interval
-from ntkbook.train import Callback, NTKTracker, TrainState, ntk_spectrum_metrics, train
+from ntkbook.train import Callback, NTKTracker, TrainResult, TrainState, ntk_spectrum_metrics, train
 
 __all__ = [
     "SPECTRUM_METRICS",
     "standardize_inputs",
     "init_spectra",
     "stable_lr",
+    "ModelBuilder",
+    "build_ecrn",
     "lambda_max_sweep",
     "growth_table",
     "growth_exponents",
@@ -201,6 +204,22 @@ def stable_lr(model: torch.nn.Module, x: torch.Tensor, fraction: float = 0.5) ->
     return fraction * 2 * len(x) / lam, lam
 
 
+#: A model builder: ``builder(data, seed, **kwargs)`` returns the model for the inputs and
+#: outputs of ``data``, initialized from ``seed``, on the data's device and dtype.
+ModelBuilder = Callable[..., torch.nn.Module]
+
+
+def build_ecrn(data: Dataset, seed: int, **kwargs) -> torch.nn.Module:
+    """The ECRN (``ntkbook.models.build_model("ecrn", ...)``) for the inputs and outputs of
+    ``data``, with ``seed`` and any other keyword arguments, on the data's device and dtype.
+
+    The default :data:`ModelBuilder` of :func:`lambda_max_sweep` and
+    :func:`ntkbook.experiments.ablations.width_kernel_change`.
+    """
+    model = build_model("ecrn", data.in_features, data.out_features, seed=seed, **kwargs)
+    return model.to(device=data.x_train.device, dtype=data.x_train.dtype)
+
+
 def lambda_max_sweep(
     data: Dataset,
     *,
@@ -215,15 +234,24 @@ def lambda_max_sweep(
     model_kwargs: Mapping[str, Any] | None = None,
     divergence_threshold: float = 1e4,
     device=None,
+    builder: ModelBuilder = build_ecrn,
+    extra_metrics: Callable[[TrainResult, Dataset], Mapping[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train an ECRN for every (alpha, depth, seed) and record lambda_max(t) of its NTK.
+    """Train an ECRN (or the model of ``builder``) for every (alpha, depth, seed) and record
+    lambda_max(t) of its NTK.
 
-    Every run is full-batch gradient descent (:func:`ntkbook.train.train`, ``optimizer="gd"``)
-    for ``epochs`` steps on ``data``, with the same residual scale alpha in every block (so
-    sum_l alpha_l^2 = L alpha^2) and an :class:`ntkbook.train.NTKTracker` on the first
-    ``probe`` training inputs every ``ntk_every`` epochs. For a given seed the weights are the
-    same draw for every alpha (the ECRN draws its weights before alpha is used), so alphas are
-    compared on identical initializations.
+    The model of a run is ``builder(data, seed, depth=depth, alpha=alpha, **model_kwargs)``
+    (default :func:`build_ecrn`; any :data:`ModelBuilder` whose model has a residual scale
+    ``alpha`` and a ``depth``, such as
+    :func:`ntkbook.experiments.beyond_attention.build_transformer`). Every run is full-batch
+    gradient descent (:func:`ntkbook.train.train`, ``optimizer="gd"``) for ``epochs`` steps on
+    ``data``, with the same residual scale alpha in every block (so sum_l alpha_l^2 = L alpha^2)
+    and an :class:`ntkbook.train.NTKTracker` on the first ``probe`` training inputs every
+    ``ntk_every`` epochs. For a given seed the weights are the same draw for every alpha (the
+    ECRN, like the Transformer, draws its weights before alpha is used), so alphas are
+    compared on identical initializations. ``extra_metrics(result, data)``, when given, is
+    called after each run (outside its timing) and returns further columns of its runs row
+    (e.g. a test accuracy).
 
     The step is set in one of two ways (give exactly one):
 
@@ -254,7 +282,12 @@ def lambda_max_sweep(
         final_train_loss, seconds`` (``growth = max_t |lambda_max(t) - lambda_max(0)|``, the
         drift in either direction; ``rise = max_t lambda_max(t) - lambda_max(0)``; both NaN for
         a diverged run, whose growth is unbounded; ``peak_ratio = max_t lambda_max(t) /
-        lambda_max(0)`` over the finite records, for a diverged run a lower bound).
+        lambda_max(0)`` over the finite records, for a diverged run a lower bound), then the
+        columns of ``extra_metrics``.
+
+    Cost: len(alphas) len(depths) len(seeds) runs, each ``epochs`` steps and about
+    ``epochs // ntk_every + 2`` NTKs of probe x probe (plus one n x n NTK per run with
+    ``lr_fraction``).
     """
     owner = "lambda_max_sweep"
     if not isinstance(data, Dataset):
@@ -273,6 +306,10 @@ def lambda_max_sweep(
     ntk_every = check_int(ntk_every, "ntk_every", owner)
     n = len(data.x_train)
     probe = n if probe is None else min(check_int(probe, "probe", owner, low=2), n)
+    if not callable(builder):
+        fail("builder", owner, "a callable (data, seed, **kwargs) -> torch.nn.Module", builder)
+    if extra_metrics is not None and not callable(extra_metrics):
+        fail("extra_metrics", owner, "None or a callable (result, data) -> mapping of columns", extra_metrics)
     kwargs = dict(model_kwargs or {})
     for bad in ("alpha", "depth", "seed"):
         if bad in kwargs:
@@ -281,9 +318,7 @@ def lambda_max_sweep(
     for depth in depths:
         for alpha in alphas:
             for seed in seeds:
-                model = build_model("ecrn", data.in_features, data.out_features, seed=seed,
-                                    depth=depth, alpha=alpha, **kwargs)
-                model = model.to(device=data.x_train.device, dtype=data.x_train.dtype)
+                model = builder(data, seed, depth=depth, alpha=alpha, **kwargs)
                 step = float(lr) if lr is not None else stable_lr(model, data.x_train, lr_fraction)[0]
                 tracker = NTKTracker(probe, every=ntk_every, top_k=1)
                 t0 = time.perf_counter()
@@ -310,6 +345,7 @@ def lambda_max_sweep(
                     "stability_ratio": step * lam0 * (n / probe) / n,
                     "final_train_loss": float(loss.iloc[-1]) if len(loss) else math.nan,
                     "seconds": seconds,
+                    **(dict(extra_metrics(res, data)) if extra_metrics is not None else {}),
                 })
     curves = pd.DataFrame(curve_rows, columns=["alpha", "depth", "seed", "epoch", "lambda_max", "train_loss"])
     return curves, pd.DataFrame(run_rows)
