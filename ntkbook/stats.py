@@ -29,7 +29,7 @@ Costs are negligible (O(n) in the number of seeds).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Sequence
 
 import numpy as np
@@ -168,7 +168,12 @@ def slope_interval(df, *, x: str = "width", y: str, by: str | Sequence[str] = "s
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """Seed-by-seed differences a - b: their mean, t-interval and paired t-test."""
+    """Seed-by-seed differences a - b: their mean, t-interval and paired t-test.
+
+    The one definition of these fields: the comparisons of the experiments
+    (:class:`ntkbook.experiments.runs.PairedComparison`,
+    :class:`ntkbook.experiments.benchmarks.Comparison`) extend it with what was compared.
+    """
 
     n: int
     mean_difference: float
@@ -178,6 +183,12 @@ class PairedDifference:
     p_value: float
     confidence: float
     differences: np.ndarray
+
+    def numbers(self) -> dict[str, float]:
+        """Every field but ``differences``, in field order: n, mean_difference, ci_low,
+        ci_high, t_statistic, p_value, confidence (the keyword arguments of an extension's
+        constructor, or the numbers of its record)."""
+        return {f.name: getattr(self, f.name) for f in fields(PairedDifference) if f.name != "differences"}
 
 
 def paired_difference(a, b, confidence: float = 0.95, *, nonfinite: str = "void") -> PairedDifference:

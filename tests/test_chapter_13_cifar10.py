@@ -5,6 +5,8 @@ import math
 import os
 from pathlib import Path
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -70,6 +72,26 @@ def test_small_cifar_run_tracks_the_ntk_of_every_network_and_keeps_per_image_sco
     assert pair.statistic == "bootstrap" and np.isfinite(pair.ci_low)
 
 
+@pytest.mark.skipif(not HAS_CIFAR, reason="NTKBOOK_DATA_DIR holds no cifar10-5k.npz")
+def test_the_cntk_model_fits_on_its_stratified_subset_of_pooled_images_and_predicts_every_test_image(tmp_path):
+    bench = cifar_benchmark(n_seeds=1, n_train=50, n_test=20, depth=2, cntk_train=20, cntk_pool=8)
+    bench = dataclasses.replace(bench, networks={}, kernels={"cntk": bench.kernels["cntk"]},
+                                grids={"cntk": bench.grids["cntk"]}, per_network={})
+    result = run_benchmark(bench, results_dir=tmp_path)
+    assert result.examples("cntk", "accuracy").shape == (1, 20)
+    run = result.metadata["cntk"]["runs"][0]
+    assert run["n_fit"] == 20 and run["n_val"] == 10  # 20 of the 40 fit images; 20 % of 50 held out
+    assert 0.0 <= result.interval("cntk", "accuracy").mean <= 1.0
+
+
+def test_cifar_benchmark_gives_the_cntk_the_same_budget_in_depths():
+    bench = cifar_benchmark(depth=4)
+    assert [c["model_kwargs"] for c in bench.grids["cntk"]] == [{"depth": 1}, {"depth": 4}]
+    kb = bench.kernels["cntk"]
+    assert (kb.architecture, kb.image_shape, kb.pool, kb.activation) == ("cntk", (3, 32, 32), 2, "relu")
+    assert len(bench.grids["cntk"]) == bench.budget
+
+
 def _bootstrap_result(correct_a, correct_b):
     """A BenchmarkResult of two models' per-image correctness (n_seeds, n_test), constructed."""
     import pandas as pd
@@ -101,3 +123,16 @@ def test_the_bootstrap_claim_rule_reaches_each_outcome(p_a, p_b, expected):
     verdict = sign_rule(pair.mean_difference, pair.ci_low, pair.ci_high, expect="positive", what=pair.how)
     assert verdict.verdict == expected
     assert "paired bootstrap" in pair.how
+
+
+def test_a_benchmark_comparison_is_a_paired_difference_and_keeps_its_record_keys():
+    from ntkbook.stats import PairedDifference
+
+    rng = np.random.default_rng(1)
+    a, b = ((rng.uniform(size=(2, 50)) < p).astype(float) for p in (0.6, 0.4))
+    pair = _bootstrap_result(a, b).compare("ecrn", "ntk", "accuracy")
+    assert isinstance(pair, PairedDifference)
+    record = pair.as_dict()
+    assert {"model_a", "model_b", "metric", "statistic", "n", "mean_difference", "ci_low", "ci_high",
+            "p_two_sided"} <= set(record) and "differences" not in record
+    assert record["mean_difference"] == pytest.approx(a.mean() - b.mean())

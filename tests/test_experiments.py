@@ -5,13 +5,16 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import stats
 
 import ntkbook
+from ntkbook._validation import InvalidParameterError
 from ntkbook._fingerprint import code_fingerprint
 from ntkbook.experiments import runs as E
 from ntkbook.experiments.runs import (ExperimentConfig, config_hash, paired_comparison,
                                  run_experiment, summarize)
+from ntkbook.experiments.kernel_baseline import KernelBaseline
 
 
 def _ecrn_config(**over):
@@ -185,6 +188,16 @@ def test_paired_comparison_matches_scipy():
     assert paired_comparison(part, "b", "a", "mse").n == 4
     with pytest.raises(ValueError, match="no rows for model 'c'"):
         paired_comparison(df, "a", "c", "mse")
+
+
+def test_a_paired_comparison_is_a_paired_difference_with_its_labels_first_in_its_record():
+    from ntkbook.stats import PairedDifference
+
+    res = paired_comparison(_fake_results(), "b", "a", "mse")
+    assert isinstance(res, PairedDifference)
+    assert list(res.as_dict()) == ["model_a", "model_b", "metric", "split", "epoch", "n", "mean_difference",
+                                   "ci_low", "ci_high", "t_statistic", "p_value", "confidence", "epoch_b"]
+    assert res.as_dict()["mean_difference"] == res.mean_difference
 
 
 def test_paired_comparison_of_real_runs(tmp_path):
@@ -391,3 +404,48 @@ def test_seeds_that_share_their_data_reuse_the_kernel_fits(tmp_path, monkeypatch
     assert sorted(calls) == [0, 1]  # each candidate fitted once, on the first seed
     acc = df[(df.split == "test") & (df.metric == "accuracy")].value
     assert acc.nunique() == 1
+
+
+# --------------------------------------------------------------------------- the CNTK kernel model
+
+
+def test_the_cntk_kernel_model_reshapes_pools_and_matches_cntk_kernels():
+    from ntkbook.cntk import cntk_kernels
+    from ntkbook.experiments.kernel_baseline import kernel_matrix
+
+    x = torch.randn(5, 3, 8, 8, dtype=torch.float64)
+    kb = KernelBaseline(architecture="cntk", depth=2, image_shape=(3, 8, 8), pool=2)
+    want = cntk_kernels(torch.nn.functional.avg_pool2d(x, 2), depth=2)[1]
+    torch.testing.assert_close(kernel_matrix(kb, x.reshape(5, -1)), want)  # flat inputs are images
+    torch.testing.assert_close(kernel_matrix(kb, x[:2], x), want[:2])
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"image_shape": None}, "image_shape"),
+    ({"image_shape": (3, 8)}, "image_shape"),
+    ({"image_shape": (3, 8, 8), "pool": 3}, "pool"),
+    ({"image_shape": (3, 8, 8), "activation": "tanh"}, "activation"),
+    ({"image_shape": (3, 8, 8), "readout": "max"}, "readout"),
+    ({"image_shape": (3, 8, 8), "max_train": -1}, "max_train"),
+])
+def test_a_cntk_kernel_model_with_bad_settings_names_the_argument(kwargs, argument):
+    with pytest.raises(InvalidParameterError, match=argument):
+        KernelBaseline(architecture="cntk", **kwargs)
+
+
+def test_an_mlp_kernel_model_rejects_an_image_shape():
+    with pytest.raises(InvalidParameterError, match="image_shape"):
+        KernelBaseline(image_shape=(3, 8, 8))
+
+
+def test_a_kernel_fits_on_a_stratified_subset_of_max_train_rows_the_same_for_every_call():
+    from ntkbook.experiments.kernel_baseline import kernel_training_rows
+
+    labels = torch.arange(40) % 4
+    kb = KernelBaseline(max_train=12)
+    rows = kernel_training_rows(kb, labels)
+    assert len(rows) == 12 and np.all(np.diff(rows) > 0)
+    assert np.bincount(labels[rows].numpy()).tolist() == [3, 3, 3, 3]
+    assert np.array_equal(rows, kernel_training_rows(kb, labels))
+    assert kernel_training_rows(KernelBaseline(max_train=0), labels) is None
+    assert kernel_training_rows(KernelBaseline(max_train=40), labels) is None

@@ -65,7 +65,8 @@ from ntkbook._validation import check_bool, check_float, check_int, check_option
 from ntkbook.experiments.kernel_baseline import KERNEL_MODEL, RIDGE_GRID, KernelBaseline
 from ntkbook.experiments.runs import RESULT_COLUMNS, ExperimentConfig, run_experiment, summarize
 from ntkbook.experiments.tuning import TUNE_ON
-from ntkbook.stats import Interval, corrected_resampled_t, one_sided_p, paired_bootstrap, paired_difference, t_interval
+from ntkbook.stats import (Interval, PairedDifference, corrected_resampled_t, one_sided_p, paired_bootstrap,
+                           paired_difference, t_interval)
 
 __all__ = ["Benchmark", "KernelBaseline", "BenchmarkResult", "Comparison", "run_benchmark",
            "run_kernel_regression", "torch_threads", "network_grid", "kernel_grid",
@@ -91,6 +92,8 @@ COMPARISONS = {
                           "(the paper's claim)",
     ("ecrn", "ntk"): "the trained ECRN against the conventional NTK model, the MLP's infinite-width "
                      "kernel on raw inputs (the paper's claim)",
+    ("ecrn", "cntk"): "the trained ECRN on pixel vectors against the infinite-width kernel of a ReLU "
+                      "CNN on (pooled) images, the conventional NTK for images",
     ("ecrn", "mlp_fourier"): "the scaled residual tower with stochastic depth: the same Fourier features "
                              "and activation in both",
     ("ecrn", "ecrn_ntk"): "finite-width training: the same architecture and features at infinite width",
@@ -357,27 +360,21 @@ def _kernel_differences(label: str, kernel: KernelBaseline) -> list[dict[str, st
 # --------------------------------------------------------------------------- results
 
 
-@dataclass
-class Comparison:
+@dataclass(frozen=True)
+class Comparison(PairedDifference):
     """A paired comparison of two models on one metric (differences a - b), by the statistic
     of its benchmark: the mean difference, its interval and the two-sided p-value.
 
-    ``differences`` holds the per-seed values of a, b and a - b (for the bootstrap: the
-    per-seed means over the test examples).
+    The numbers are those of :class:`ntkbook.stats.PairedDifference`; ``differences`` holds
+    the per-seed values of a, b and a - b (for the bootstrap: the per-seed means over the
+    test examples).
     """
 
+    differences: pd.DataFrame
     model_a: str
     model_b: str
     metric: str
     statistic: str
-    n: int
-    mean_difference: float
-    ci_low: float
-    ci_high: float
-    t_statistic: float
-    p_value: float
-    confidence: float
-    differences: pd.DataFrame
     n_train: int | None = None
     n_test: int | None = None
 
@@ -397,8 +394,8 @@ class Comparison:
     def as_dict(self) -> dict[str, Any]:
         """The numbers of the comparison (no per-seed table); the two-sided p-value under
         ``p_two_sided``, so it is not taken for the one-sided p-value of a claim."""
-        d = dataclasses.asdict(self)
-        d.pop("differences")
+        d = {"model_a": self.model_a, "model_b": self.model_b, "metric": self.metric, "statistic": self.statistic,
+             **self.numbers(), "n_train": self.n_train, "n_test": self.n_test}
         d["p_two_sided"] = d.pop("p_value")
         return d
 
@@ -490,8 +487,8 @@ class BenchmarkResult:
             r = corrected_resampled_t(diffs["difference"].to_numpy(), n_train, n_test, confidence)
         else:
             r = paired_difference(diffs["a"].to_numpy(), diffs["b"].to_numpy(), confidence)
-        return Comparison(model_a, model_b, metric, stat, r.n, r.mean_difference, r.ci_low, r.ci_high,
-                          r.t_statistic, r.p_value, confidence, diffs, n_train, n_test)
+        return Comparison(**r.numbers(), differences=diffs, model_a=model_a, model_b=model_b, metric=metric,
+                          statistic=stat, n_train=n_train, n_test=n_test)
 
     def summary(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         """One row per (model, metric): n, mean, ci_low, ci_high by :meth:`interval` (the
@@ -798,10 +795,10 @@ def cifar_benchmark(*, n_seeds: int = 3, n_train: int = 5000, n_test: int = 1000
                     resnet18_width: int = 8, epochs: int = 10, batch_size: int = 128,
                     lrs: Sequence[float] = LEARNING_RATES, resnet18_lrs: Sequence[float] = (1e-3, 3e-3),
                     validation: float = 0.2, patience: int = 3, ntk_every: int = 2,
-                    ntk_probe: int = 16) -> Benchmark:
+                    ntk_probe: int = 16, cntk_train: int = 0, cntk_pool: int = 2) -> Benchmark:
     """The CIFAR-10 5k subset (chapter 13): the ECRN and the vector baselines on flattened
     pixels, ResNet-18 on images, minibatch Adam on the cross-entropy, the NTK spectrum
-    tracked on a probe set.
+    tracked on a probe set; kernel regression with the MLP's, the ECRN's and the CNN's NTK.
 
     One fixed split for every seed (``data_seed=0``: the same training images, the same
     validation images and the same test images), so the seeds vary the initialization and
@@ -819,7 +816,12 @@ def cifar_benchmark(*, n_seeds: int = 3, n_train: int = 5000, n_test: int = 1000
     features and of the ECRN's kernel: erf's Gaussian expectations have a closed form, while
     tanh's need quadrature, about 14 times the cost on 4,000 x 4,000 kernel entries; erf(x)
     and tanh(1.2 x) differ by less than 0.02. The ECRN's kernel uses the B-average of its
-    Fourier features (a sampled B costs O(n^2 d n_fourier) on 3,072 inputs). Reconstruction.
+    Fourier features (a sampled B costs O(n^2 d n_fourier) on 3,072 inputs). The CNTK
+    (``cntk``: :func:`ntkbook.cntk.cntk_kernels`, flatten readout) sees the images
+    average-pooled by ``cntk_pool`` (2: 16 x 16) and fits on ``cntk_train`` of the fit
+    images (0: all), drawn stratified, since it costs about 55 us per pair of 16 x 16 images
+    at depth 4 on one CPU thread; its budget goes to the depth (1 to ``depth`` conv layers).
+    Reconstruction.
     """
     sigma = _sigmas(3 * 32 * 32, 1.0, (1.0,))[0]
     k = len(lrs)
@@ -832,13 +834,16 @@ def cifar_benchmark(*, n_seeds: int = 3, n_train: int = 5000, n_test: int = 1000
     grids = _grids(depth, (sigma,), lrs, _geometric(sigma / math.sqrt(10), sigma, k), activations=(),
                    ntk_axes={"depth": _geometric_ints(depth, k)})
     grids["resnet18"] = network_grid(resnet18_lrs)
+    grids["cntk"] = kernel_grid(depth=_geometric_ints(depth, k))
+    kernels = {**_kernels(depth, n_fourier, sigma, sampled_b=False, activation=ecrn_activation),
+               "cntk": KernelBaseline(architecture="cntk", depth=depth, image_shape=(3, 32, 32), pool=cntk_pool,
+                                      max_train=cntk_train)}
     return Benchmark(
         name="CIFAR-10 5k", dataset="cifar10", dataset_kwargs=flat, networks=networks,
         training={"optimizer": "adam", "lr": float(lrs[0]), "epochs": epochs, "batch_size": batch_size,
                   "ntk_every": ntk_every, "ntk_probe": ntk_probe},
         seeds=tuple(range(check_int(n_seeds, "n_seeds", "cifar_benchmark"))),
-        kernels=_kernels(depth, n_fourier, sigma, sampled_b=False, activation=ecrn_activation),
-        primary=("accuracy", "cross_entropy"),
+        kernels=kernels, primary=("accuracy", "cross_entropy"),
         per_network={"resnet18": {"dataset_kwargs": {"flatten": False}, "lr": float(resnet18_lrs[0])}},
         grids=grids, validation=validation, tune_on="first_seed", patience=patience, per_example=True,
         data_seed=0, statistic="bootstrap")

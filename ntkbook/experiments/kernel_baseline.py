@@ -5,7 +5,7 @@ ridge regression with the infinite-width NTK of an architecture (:class:`KernelB
 
     f(X_*) = Theta(X_*, X) (Theta(X, X) + lambda I)^{-1} Y        Y: targets (one-hot for labels)
 
-Two kernels (:func:`kernel_matrix`):
+Three kernels (:func:`kernel_matrix`):
 
 * ``architecture="mlp"``: the NTK of a ReLU (or tanh, erf, gelu) MLP on the raw inputs,
   :func:`ntkbook.analytic.mlp_kernels` -- the paper's "conventional NTK model";
@@ -13,7 +13,13 @@ Two kernels (:func:`kernel_matrix`):
   with its Fourier features: with ``sampled_b=True`` the very matrix B that the ECRN of the
   same seed draws (:func:`fourier_matrix`), else the B-average (the n_fourier -> inf limit,
   a Gaussian input kernel), which large inputs need (the sampled-B kernel costs
-  O(N1 N2 d n_fourier)). Comparing the trained ECRN with it isolates finite-width training.
+  O(N1 N2 d n_fourier)). Comparing the trained ECRN with it isolates finite-width training;
+* ``architecture="cntk"``: the NTK of a ReLU convolutional network on the images (flat
+  inputs are reshaped to ``image_shape`` and average-pooled by ``pool``),
+  :func:`ntkbook.cntk.cntk_kernels` -- the conventional NTK for images (Arora et al. 2019).
+  It costs O(N1 N2 P depth) for P pixels with the flatten readout (about 55 us per pair of
+  16 x 16 images at depth 4 on one CPU thread), so ``max_train`` can fit it on a stratified
+  subset of the training images, and it is computed on the run's device.
 
 Two ways to choose the ridge lambda from a grid (relative to the mean eigenvalue of
 Theta(X, X)); both use one eigendecomposition Theta = U diag(s) U^T for every grid value
@@ -47,12 +53,14 @@ from ntkbook._validation import (InvalidParameterError, check_bool, check_float,
                                  fail)
 
 __all__ = ["KernelBaseline", "kernel_matrix", "fourier_matrix", "ridge_path", "kernel_ridge_loo", "fit_temperature",
-           "fit_kernel_regression", "kernel_split_metrics", "KERNEL_MODEL", "RIDGE_GRID", "ARCHITECTURES", "split_digest"]
+           "fit_kernel_regression", "kernel_split_metrics", "kernel_training_rows", "KERNEL_MODEL", "RIDGE_GRID",
+           "ARCHITECTURES", "READOUTS", "split_digest"]
 
 KERNEL_MODEL = "ntk_regression"
 # Candidate ridges, relative to the mean eigenvalue of the training Gram matrix.
 RIDGE_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-ARCHITECTURES = ("mlp", "ecrn")
+ARCHITECTURES = ("mlp", "ecrn", "cntk")
+READOUTS = ("flatten", "gap")  # of the cntk: flatten the last layer, or global average pooling
 
 
 # --------------------------------------------------------------------------- kernel baseline
@@ -60,12 +68,14 @@ ARCHITECTURES = ("mlp", "ecrn")
 
 @dataclass
 class KernelBaseline:
-    """Kernel ridge regression with the analytic NTK of an MLP or of the ECRN.
+    """Kernel ridge regression with the analytic NTK of an MLP, of the ECRN or of a CNN.
 
     architecture: "mlp" (:func:`ntkbook.analytic.mlp_kernels` on the raw inputs, the
-        "conventional NTK model") or "ecrn" (:func:`ntkbook.analytic.ecrn_kernels`, the
-        ECRN's own NTK with its Fourier features).
-    depth: hidden layers (mlp) or residual blocks (ecrn) of the network whose NTK is used.
+        "conventional NTK model"), "ecrn" (:func:`ntkbook.analytic.ecrn_kernels`, the
+        ECRN's own NTK with its Fourier features) or "cntk" (:func:`ntkbook.cntk.cntk_kernels`,
+        a ReLU CNN of 3 x 3 convolutions on the images).
+    depth: hidden layers (mlp), residual blocks (ecrn) or convolutional layers (cntk) of the
+        network whose NTK is used.
     activation, w_std, b_std: as in the kernel functions ("tanh" is the ECRN's activation).
     n_fourier, fourier_scale, alpha, drop_prob: the ECRN's embedding and blocks (ecrn only),
         as in :class:`ntkbook.models.ECRN`; the kernel is that of the eval-mode network.
@@ -74,6 +84,11 @@ class KernelBaseline:
     ridges: candidate ridges relative to the mean eigenvalue of Theta(X, X); the one with the
         lowest held-out squared error (LOO, or validation) is used (a single value fixes it).
     temperature: fit a softmax temperature on held-out predictions (classification).
+    image_shape, pool, readout: cntk only: the (C, H, W) shape of an input (flat inputs are
+        reshaped to it), the average pooling applied first (1: none; it must divide H and W)
+        and the readout ("flatten" or "gap", global average pooling, O(P^2): for a GPU).
+    max_train: fit on this many training points, a stratified subset drawn with seed 0 from
+        the training (or fit) split (0: all of them); for kernels too costly on all of them.
     label: the value of the ``model`` column.
     """
 
@@ -89,6 +104,10 @@ class KernelBaseline:
     alpha: Any = "1/sqrt(L)"
     drop_prob: Any = "linear:0.1"
     sampled_b: bool = True
+    image_shape: Any = None
+    pool: int = 1
+    readout: str = "flatten"
+    max_train: int = 0
     label: str = KERNEL_MODEL
 
     def __post_init__(self) -> None:
@@ -107,6 +126,22 @@ class KernelBaseline:
         resolve_alphas(self.alpha, self.depth, owner)
         resolve_drop_probs(self.drop_prob, self.depth, owner)
         check_bool(self.sampled_b, "sampled_b", owner)
+        self.pool = check_int(self.pool, "pool", owner)
+        check_option(self.readout, "readout", owner, READOUTS)
+        self.max_train = check_int(self.max_train, "max_train", owner, low=0)
+        if self.architecture == "cntk":
+            if self.activation != "relu":
+                fail("activation", owner, "'relu' for architecture='cntk' (the CNTK is that of a ReLU CNN)",
+                     self.activation)
+            shape = self.image_shape
+            if (not isinstance(shape, (tuple, list)) or len(shape) != 3
+                    or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape)):
+                fail("image_shape", owner, "(C, H, W), three positive ints, for architecture='cntk'", shape)
+            self.image_shape = tuple(shape)
+            if shape[1] % self.pool or shape[2] % self.pool:
+                fail("pool", owner, f"an int dividing the image height and width {tuple(shape[1:])}", self.pool)
+        elif self.image_shape is not None:
+            fail("image_shape", owner, "None unless architecture='cntk'", self.image_shape)
         if not isinstance(self.label, str) or not self.label:
             fail("label", owner, "a non-empty str", self.label)
 
@@ -117,6 +152,8 @@ class KernelBaseline:
 
     def kernel_options(self) -> dict[str, Any]:
         """Keyword arguments of the kernel function of :attr:`architecture` (all but B)."""
+        if self.architecture == "cntk":
+            return {"depth": self.depth, "readout": self.readout, "w_std": self.w_std, "b_std": self.b_std}
         common = {"depth": self.depth, "activation": self.activation, "w_std": self.w_std, "b_std": self.b_std}
         if self.architecture == "mlp":
             return common
@@ -135,12 +172,15 @@ def fourier_matrix(kb: KernelBaseline, in_features: int, seed: int) -> torch.Ten
 
 
 def kernel_matrix(kb: KernelBaseline, x1: torch.Tensor, x2: torch.Tensor | None = None, *,
-                  B: torch.Tensor | None = None) -> torch.Tensor:
+                  B: torch.Tensor | None = None, device=None) -> torch.Tensor:
     """The NTK Theta(x1, x2) of ``kb``, float64 (N1, N2); inputs (N, ...) are flattened.
     ``B``: the sampled Fourier matrix of an ecrn kernel (:func:`fourier_matrix`), None for the
-    B-average."""
+    B-average. A cntk kernel reshapes the inputs to ``kb.image_shape``, pools them, computes
+    on ``device`` (default: where ``x1`` is) and returns the kernel on the CPU."""
     from ntkbook.analytic import ecrn_kernels, mlp_kernels
 
+    if kb.architecture == "cntk":
+        return _cntk_matrix(kb, x1, x2, device)
     a = _flat64(x1)
     b = None if x2 is None else _flat64(x2)
     if kb.architecture == "mlp":
@@ -237,6 +277,35 @@ def fit_temperature(outputs: torch.Tensor, labels: torch.Tensor, smoothing: floa
     return math.exp(0.5 * (lo + hi))
 
 
+def _cntk_matrix(kb: KernelBaseline, x1, x2, device) -> torch.Tensor:
+    from ntkbook.cntk import cntk_kernels
+
+    def images(x):
+        c, h, w = kb.image_shape
+        if x[0].numel() != c * h * w:
+            fail("image_shape", "kernel_matrix", f"a shape with as many values as an input ({x[0].numel()})",
+                 kb.image_shape)
+        x = x.reshape(len(x), c, h, w).to(device=device if device is not None else x1.device, dtype=torch.float64)
+        return F.avg_pool2d(x, kb.pool) if kb.pool > 1 else x
+
+    b = None if x2 is None else images(x2)
+    return cntk_kernels(images(x1), b, **kb.kernel_options())[1].cpu()  # (N1, N2)
+
+
+def kernel_training_rows(kb: KernelBaseline, labels: torch.Tensor) -> np.ndarray | None:
+    """The rows of a training split (labels ``labels``) that ``kb`` fits on: None for all of
+    them, else ``kb.max_train`` rows drawn stratified (by label, for a classification split)
+    with seed 0, in increasing order -- the same rows for every seed of a fixed split."""
+    from ntkbook.data.splits import _stratified_indices
+
+    n = len(labels)
+    if kb.max_train == 0 or kb.max_train >= n:
+        return None
+    y = labels.detach().cpu().numpy()
+    strata = y if y.ndim == 1 and not np.issubdtype(y.dtype, np.floating) else np.zeros(n, int)
+    return np.sort(_stratified_indices(strata, kb.max_train, np.random.default_rng(0)))
+
+
 def _flat64(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(len(x), -1).to(torch.float64)  # (n, d)
 
@@ -272,6 +341,9 @@ def fit_kernel_regression(kb: KernelBaseline, data, seed: int = 0) -> list[dict[
     then ``train`` and ``test`` (mse, r2, or accuracy, cross_entropy with the fitted
     temperature and cross_entropy_raw with T = 1).
     """
+    rows = kernel_training_rows(kb, data.y_train)
+    if rows is not None:  # fit (and report the train split) on the subset
+        data = dataclasses.replace(data, x_train=data.x_train[rows], y_train=data.y_train[rows])
     targets = _kernel_targets(data)  # (n, k)
     B = fourier_matrix(kb, _flat64(data.x_train).shape[1], seed)
     gram = kernel_matrix(kb, data.x_train, B=B)  # (n, n)

@@ -84,7 +84,7 @@ from ntkbook._validation import (InvalidParameterError, check_bool, check_float,
                                  check_option, check_seed, check_seeds, fail)
 from ntkbook.experiments.kernel_baseline import (KERNEL_MODEL, RIDGE_GRID, KernelBaseline, fit_kernel_regression,
                                                  fit_temperature, kernel_ridge_loo, split_digest)
-from ntkbook.stats import paired_difference, t_interval
+from ntkbook.stats import PairedDifference, paired_difference, t_interval
 
 __all__ = ["ExperimentConfig", "config_hash", "run_experiment", "resolve_force", "CacheWarning",
            "summarize", "paired_comparison", "PairedComparison", "RESULT_COLUMNS", "git_commit",
@@ -595,37 +595,33 @@ def summarize(df: pd.DataFrame, *, metrics: Sequence[str] | None = None,
                                        "ci_low", "ci_high"])
 
 
-@dataclass
-class PairedComparison:
+@dataclass(frozen=True)
+class PairedComparison(PairedDifference):
     """Paired differences (a - b) of one metric on the same seeds and split.
 
-    ``epoch`` is the epoch of model a's values and ``epoch_b`` that of model b's (they differ
-    when each model's last epoch is used, e.g. a network against kernel regression).
+    The numbers are those of :class:`ntkbook.stats.PairedDifference` (n, mean_difference,
+    ci_low, ci_high, t_statistic, p_value, confidence), ``differences`` the per-seed table
+    (seed, a, b, difference). ``epoch`` is the epoch of model a's values and ``epoch_b`` that
+    of model b's (they differ when each model's last epoch is used, e.g. a network against
+    kernel regression).
     """
 
+    differences: pd.DataFrame
     model_a: str
     model_b: str
     metric: str
     split: str
     epoch: int
-    n: int
-    mean_difference: float
-    ci_low: float
-    ci_high: float
-    t_statistic: float
-    p_value: float
-    confidence: float
-    differences: pd.DataFrame
     epoch_b: int | None = None
 
     def __post_init__(self) -> None:
         if self.epoch_b is None:
-            self.epoch_b = self.epoch
+            object.__setattr__(self, "epoch_b", self.epoch)  # frozen, like PairedDifference
 
     def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("differences")
-        return d
+        """The labels and numbers of the comparison (no per-seed table)."""
+        return {"model_a": self.model_a, "model_b": self.model_b, "metric": self.metric, "split": self.split,
+                "epoch": self.epoch, **self.numbers(), "epoch_b": self.epoch_b}
 
     def __str__(self) -> str:
         ep = (f"epoch {self.epoch}" if self.epoch == self.epoch_b
@@ -694,8 +690,8 @@ def paired_comparison(df: pd.DataFrame, model_a: str, model_b: str, metric: str,
                           "b": vb.loc[seeds].to_numpy(float)})
     diffs["difference"] = diffs["a"] - diffs["b"]
     res = paired_difference(diffs["a"].to_numpy(), diffs["b"].to_numpy(), confidence)  # nonfinite="void"
-    return PairedComparison(model_a, model_b, metric, split, ep_a, res.n, res.mean_difference, res.ci_low,
-                            res.ci_high, res.t_statistic, res.p_value, confidence, diffs, ep_b)
+    return PairedComparison(**res.numbers(), differences=diffs, model_a=model_a, model_b=model_b, metric=metric,
+                            split=split, epoch=ep_a, epoch_b=ep_b)
 
 
 def _check_frame(df: pd.DataFrame, owner: str) -> None:

@@ -75,7 +75,7 @@ import torch.nn.functional as F
 
 from ntkbook._validation import check_float, check_int
 from ntkbook.experiments.kernel_baseline import (fit_temperature, fourier_matrix, kernel_matrix, kernel_split_metrics,
-                                                 ridge_path, split_digest)
+                                                 kernel_training_rows, ridge_path, split_digest)
 from ntkbook.train import Callback, TrainState
 
 __all__ = ["validation_size", "selection_score", "ValidationCheckpoint", "candidate_config", "test_rows",
@@ -265,15 +265,17 @@ def _kernel_targets(data) -> torch.Tensor:
     return data.y_train.cpu().to(torch.float64)
 
 
-def _fit_kernel_candidate(config, fitval, seed, c, overrides):
-    """One candidate kernel on the fit part, each ridge of its grid scored on validation:
-    (its best Selection or None, its KernelBaseline, its Fourier matrix or None)."""
+def _fit_kernel_candidate(config, fitval, seed, c, overrides, device=None):
+    """One candidate kernel on the fit part (or on its ``max_train`` subset), each ridge of
+    its grid scored on validation: (its best Selection or None, its KernelBaseline, its
+    Fourier matrix or None, the training inputs it was fitted on)."""
+    kb = candidate_config(config, overrides).kernel()
+    fitval = _kernel_fit_part(kb, fitval)
     targets = _kernel_targets(fitval)  # (n_fit, k)
     x_fit, x_val = fitval.x_train.cpu(), fitval.x_test.cpu()
-    kb = candidate_config(config, overrides).kernel()
     B = fourier_matrix(kb, x_fit.reshape(len(x_fit), -1).shape[1], seed)
-    gram = kernel_matrix(kb, x_fit, B=B)  # (n_fit, n_fit)
-    cross = kernel_matrix(kb, x_val, x_fit, B=B)  # (n_val, n_fit)
+    gram = kernel_matrix(kb, x_fit, B=B, device=device)  # (n_fit, n_fit)
+    cross = kernel_matrix(kb, x_val, x_fit, B=B, device=device)  # (n_val, n_fit)
     best = None
     for rel, lam, weights, _ in ridge_path(gram, targets, kb.ridges):
         score, t = selection_score(cross @ weights, fitval.y_test, fitval.task)
@@ -281,10 +283,18 @@ def _fit_kernel_candidate(config, fitval, seed, c, overrides):
             t = 1.0
         if math.isfinite(score) and (best is None or score < best.score):
             best = Selection(c, 0, score, t, extra={"ridge": lam, "relative_ridge": rel, "weights": weights})
-    return best, kb, B
+    return best, kb, B, x_fit
 
 
-def _tune_kernel(config, fitval, data, seed, candidates, solved):
+def _kernel_fit_part(kb, fitval):
+    """``fitval`` with its train split cut to the rows :func:`kernel_training_rows` picks."""
+    rows = kernel_training_rows(kb, fitval.y_train)
+    if rows is None:
+        return fitval
+    return dataclasses.replace(fitval, x_train=fitval.x_train[rows], y_train=fitval.y_train[rows])
+
+
+def _tune_kernel(config, fitval, data, seed, candidates, solved, device=None):
     """Select among the candidate kernels on validation, then predict the test split once.
 
     ``solved`` keeps every candidate's fit and the test predictions under :func:`_kernel_key`,
@@ -294,7 +304,7 @@ def _tune_kernel(config, fitval, data, seed, candidates, solved):
     for c, overrides in candidates:
         key = _kernel_key(config, fitval, data, seed, overrides)
         if key not in solved:
-            solved[key] = _fit_kernel_candidate(config, fitval, seed, c, overrides)
+            solved[key] = _fit_kernel_candidate(config, fitval, seed, c, overrides, device)
         cand = solved[key][0]
         if cand is None:
             continue
@@ -307,12 +317,12 @@ def _tune_kernel(config, fitval, data, seed, candidates, solved):
         nan = torch.full((len(data.x_test), data.out_features), math.nan)
         return test_rows(nan, data, 1.0, config.per_example), info
     if best_key + ":test" not in solved:  # the one look at the test split
-        _, kb, B = solved[best_key]
-        solved[best_key + ":test"] = kernel_matrix(kb, data.x_test.cpu(), fitval.x_train.cpu(), B=B) @ best.extra["weights"]
+        _, kb, B, x_fit = solved[best_key]
+        solved[best_key + ":test"] = kernel_matrix(kb, data.x_test.cpu(), x_fit, B=B, device=device) @ best.extra["weights"]
     rows = _fit_rows(best, fitval.task, 0, scores) + test_rows(solved[best_key + ":test"], data, best.temperature,
                                                                config.per_example)
     info = {"diverged": False, "diverged_epoch": None, "cause": None, "epochs_run": 0,
-            "candidate": best.candidate, "candidates_diverged": 0}
+            "candidate": best.candidate, "candidates_diverged": 0, "n_fit": len(solved[best_key][3])}
     return rows, info
 
 
@@ -345,10 +355,11 @@ def run_tuned_seed(config, data, seed: int, device, progress, candidates: list[t
 
     fitval = hold_out_validation(data, validation_size(len(data.x_train), config.validation))
     if config.model == KERNEL_MODEL:
-        rows, info = _tune_kernel(config, fitval, data, seed, candidates, solved)
+        rows, info = _tune_kernel(config, fitval, data, seed, candidates, solved, device)
     else:
         rows, info = _tune_network(config, fitval, data, seed, device, progress, candidates)
     info["seed"] = seed
-    info["n_fit"], info["n_val"], info["n_test"] = len(fitval.x_train), len(fitval.x_test), len(data.x_test)
+    info.setdefault("n_fit", len(fitval.x_train))  # a kernel fitted on a subset says how many it used
+    info["n_val"], info["n_test"] = len(fitval.x_test), len(data.x_test)
     frame = pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"])
     return frame, info
