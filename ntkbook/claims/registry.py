@@ -155,6 +155,10 @@ CLAIMS: dict[str, Claim] = {
               tested_as="at the largest training size run, both kernels with ridge and temperature chosen on validation images, the paired bootstrap interval of the accuracy difference over test images is above 0"),
         Claim("ecrn_lambda_max_depth_growth", "At fixed width and alpha_l, the ECRN's lambda_max at initialization grows with depth no faster than sum_l alpha_l^2, which grows linearly in the number of blocks.", "beyond_scale", "the paper's next check 1 (scale); the bound of Eq. (15) as reconstructed in chapter 06", BEYOND,
               tested_as="from 2 to 32 residual blocks, the log-log slope of lambda_max(0) against the number of blocks is at most 1"),
+        Claim("ecrn_lambda_max_growth_below_mlp_at_scale", "As the CIFAR-10 training set grows, the ECRN's largest NTK eigenvalue grows less during training than an MLP's.", "beyond_scale", "the paper's next check 1 (scale-up: monitor lambda_max(t) and validation accuracy on larger CIFAR-10 subsets); the controlled eigenvalue growth of mechanism 2", BEYOND,
+              tested_as="both networks tuned and trained by chapter 13's protocol at every training size run, the log of lambda_max(T) / lambda_max(0) on the probe images (T: the last recorded epoch of each run) of the ECRN minus that of the MLP, paired over sizes and seeds, has a 95 % interval below 0"),
+        Claim("ecrn_accuracy_edge_persists_with_n", "The ECRN's validation accuracy relative to an MLP's does not erode as the CIFAR-10 training set grows.", "beyond_scale", "the paper's next check 1 (controlled eigenvalue growth should go with sustained generalization at scale)", BEYOND,
+              tested_as="the validation accuracy of the ECRN minus the MLP's (each at its selected epoch, in points), fitted against log2 n per seed across the sizes run: holds if the 95 % interval of the mean slope lies at or above -1 point per doubling of n, does not hold if it lies entirely below -1"),
     ]
 }
 
