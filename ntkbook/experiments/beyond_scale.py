@@ -20,6 +20,15 @@ Three measurements, each a function returning tidy tables; the notebook explains
   :class:`ntkbook.models.ECRN` at fixed width and fixed alpha_l, with its infinite-width value
   from :func:`ntkbook.analytic.ecrn_kernels`, against the reconstructed bound of chapter 06, in
   which the eigenvalue's growth is controlled by sum_l alpha_l^2 = alpha^2 L (linear in L).
+* **lambda_max(t) against validation accuracy over training, as the training set grows**
+  (:func:`training_by_size`): chapter 13's ECRN and vector baselines, tuned and trained by
+  chapter 13's own protocol (:func:`size_benchmark`, :func:`ntkbook.experiments.benchmarks.run_benchmark`)
+  at each training size n, the offline 5,000-image pool below it and the official archive
+  (:mod:`ntkbook.data.cifar_archive`) above; per probe epoch lambda_max of the empirical NTK
+  and the validation accuracy (:func:`training_trajectories`); the growth
+  lambda_max(T) / lambda_max(0) and the accuracies fitted against n (:func:`scaling_fits`,
+  :func:`growth_difference`, :func:`accuracy_gap_trend`); and the same for the ECRN trained at
+  depths 2 to 32 with a fixed alpha_l (:func:`training_by_depth`).
 
 Reconstruction choices (stated in the chapter): images downsampled by ``pool`` x ``pool``
 average pooling (32 x 32 -> 16 x 16 by default) so that the CNTK fits a 2-core CPU; the flatten
@@ -35,8 +44,10 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -48,17 +59,21 @@ from ntkbook._validation import check_float, check_int, check_ints, check_option
 from ntkbook.analytic import ecrn_kernels
 from ntkbook.cntk import cntk_kernels, cntk_kernels_by_depth
 from ntkbook.convnet import ConvNet
-from ntkbook.data import Dataset, load_dataset
-from ntkbook.experiments.benchmarks import unit_phase_scale
+from ntkbook.data import (CIFAR_CLASSES, CIFAR_SUBSET_TEST_PER_CLASS, CIFAR_SUBSET_TRAIN_PER_CLASS, DataError, Dataset,
+                          load_dataset)
+from ntkbook.experiments.benchmarks import Benchmark, BenchmarkResult, cifar_benchmark, run_benchmark, unit_phase_scale
 from ntkbook.experiments.kernel_baseline import RIDGE_GRID, KernelBaseline, kernel_matrix, ridge_path
 from ntkbook.experiments.theory import relative_frobenius
-from ntkbook.experiments.tuning import selection_score, validation_size
+from ntkbook.experiments.tuning import VALIDATION_SPLIT, selection_score, validation_size
 from ntkbook.models import ECRN
 from ntkbook.ntk import empirical_ntk
-from ntkbook.stats import paired_bootstrap
+from ntkbook.stats import PairedDifference, paired_bootstrap, paired_difference, slope_interval, t_interval
 
 __all__ = ["cnn_kernel_errors", "cifar_images", "kernel_bank", "compare_kernels", "ecrn_lambda_max",
-           "bootstrap_one_sided_p", "KERNELS", "VALIDATION_FRACTION"]
+           "bootstrap_one_sided_p", "size_benchmark", "depth_benchmark", "training_by_size", "training_by_depth",
+           "training_trajectories", "scaling_fits", "growth_difference", "accuracy_gap_trend", "SizeSweep",
+           "KERNELS", "VALIDATION_FRACTION", "SIZE_MODELS", "VECTOR_NETWORKS", "POOL_TRAIN", "POOL_TEST",
+           "GAP_TOLERANCE"]
 
 KERNELS = ("cntk", "fc_ntk")  # the convolutional NTK and chapter 13's fully connected NTK
 VALIDATION_FRACTION = 0.2  # of the training images, as in chapter 13
@@ -279,3 +294,308 @@ def bootstrap_one_sided_p(pair, expect: str) -> float:
     from ntkbook.stats import one_sided_p
 
     return one_sided_p(SimpleNamespace(t_statistic=pair.mean_difference, p_value=pair.p_value), expect)
+
+
+# ----------------------------------------------------------------------------- training at scale
+
+SIZE_MODELS = ("ecrn", "mlp", "resnet")  # the ECRN and chapter 13's conventional networks on vectors
+VECTOR_NETWORKS = ("ecrn", "mlp_fourier", "mlp", "resnet")  # chapter 13's networks on flattened pixels
+POOL_TRAIN = CIFAR_SUBSET_TRAIN_PER_CLASS * len(CIFAR_CLASSES)  # 5,000: the offline pool; above it, the archive
+POOL_TEST = CIFAR_SUBSET_TEST_PER_CLASS * len(CIFAR_CLASSES)  # 1,000 test images in the pool
+POOL_DATASET = "cifar10"
+# The fixed tolerance of the claim "ecrn_accuracy_edge_persists_with_n" (stated in its registry
+# text): the slope of the ECRN - MLP validation-accuracy difference against log2 n, in points per
+# doubling of n, may be as low as this before the claim fails.
+GAP_TOLERANCE = -1.0
+
+
+def _check_models(models, owner: str, allowed: Sequence[str] = VECTOR_NETWORKS) -> list[str]:
+    models = list(models) if isinstance(models, (list, tuple)) else models
+    if not isinstance(models, list) or not models or len(set(models)) != len(models) or any(
+            m not in allowed for m in models):
+        fail("models", owner, f"a non-empty list of distinct networks among {list(allowed)}", models)
+    return models
+
+
+def size_benchmark(n_train: int, *, models: Sequence[str] = SIZE_MODELS, dataset: str = POOL_DATASET,
+                   **settings) -> Benchmark:
+    """Chapter 13's CIFAR-10 benchmark at ``n_train`` training images, restricted to ``models``.
+
+    :func:`ntkbook.experiments.benchmarks.cifar_benchmark` with ``n_train`` and ``settings``
+    (its keywords: n_seeds, n_test, width, depth, n_fourier, ecrn_activation, epochs,
+    batch_size, lrs, validation, patience, ntk_every, ntk_probe), less the kernel models,
+    ResNet-18 and the networks not in ``models``: flattened standardized pixels, the ECRN
+    family in erf with the Fourier scale ``unit_phase_scale(3072)``, ``len(lrs)`` Adam
+    learning rates per network chosen on the first seed's validation images (the last 20 %
+    of the training images) with early stopping, one fixed split for every seed, and the
+    NTK spectrum every ``ntk_every`` epochs on the first ``ntk_probe`` training images. Each
+    network keeps the ExperimentConfig chapter 13 gives it, so a run chapter 13 cached with
+    the same settings is read, not repeated. ``dataset`` is "cifar10" (the offline pool, up to
+    :data:`POOL_TRAIN` images) or :data:`ntkbook.data.cifar_archive.ARCHIVE_DATASET` (the
+    official archive, inside :func:`ntkbook.data.cifar_archive.registered`).
+    """
+    from ntkbook.data.cifar_archive import ARCHIVE_DATASET
+
+    owner = "size_benchmark"
+    models = _check_models(models, owner)
+    check_option(dataset, "dataset", owner, (POOL_DATASET, ARCHIVE_DATASET))
+    if "lrs" in settings:  # ResNet-18 is left out, but cifar_benchmark wants it the same budget
+        settings.setdefault("resnet18_lrs", tuple(settings["lrs"]))
+    bench = cifar_benchmark(n_train=n_train, **settings)
+    return dataclasses.replace(bench, name=f"CIFAR-10, {n_train} training images", dataset=dataset,
+                               networks={m: bench.networks[m] for m in models}, kernels={},
+                               grids={m: bench.grids[m] for m in models}, per_network={})
+
+
+def depth_benchmark(depths: Sequence[int], *, n_train: int, alpha: float, **settings) -> Benchmark:
+    """The ECRN of :func:`size_benchmark` at every depth of ``depths`` (labels ``ecrn_L{depth}``),
+    with the same ``alpha`` in every block (fixed, not the 1/sqrt(L) default) and no stochastic
+    depth (p_l = 0), as in :func:`ecrn_lambda_max`; every depth gets the ECRN's candidates
+    (its learning rates: the same budget) and the same training and tracking."""
+    owner = "depth_benchmark"
+    depths = check_ints(depths, "depths", owner)
+    if len(set(depths)) != len(depths):
+        fail("depths", owner, "distinct depths", depths)
+    alpha = check_float(alpha, "alpha", owner)
+    bench = size_benchmark(n_train, models=("ecrn",), **settings)
+    model, kwargs = bench.networks["ecrn"]
+    networks = {f"ecrn_L{d}": (model, {**kwargs, "depth": d, "alpha": alpha, "drop_prob": 0.0}) for d in depths}
+    return dataclasses.replace(bench, name=f"{bench.name}, the ECRN at {len(depths)} depths", networks=networks,
+                               grids={label: list(bench.grids["ecrn"]) for label in networks})
+
+
+def training_trajectories(result: BenchmarkResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """lambda_max of the probe NTK against the validation accuracy, epoch by epoch, from a run.
+
+    For every network and seed of ``result`` (the selected candidate's whole run, as
+    :mod:`ntkbook.experiments.tuning` keeps it) returns
+
+    * the trajectory, one row per recorded probe epoch t: model, seed, epoch, lambda_max,
+      ratio = lambda_max(t) / lambda_max(0), val_accuracy and val_cross_entropy (the
+      validation split's metrics after that epoch);
+    * the summary, one row per model and seed (every one, NaN where a seed has no record):
+      lambda0, lambda_final (at the last recorded probe epoch T, final_epoch), growth =
+      lambda_final / lambda0, selected_epoch (the early-stopping choice), val_accuracy at the
+      selected epoch, test_accuracy (the one test evaluation) and diverged.
+
+    Cost: pandas reshaping of the tidy rows, no computation.
+    """
+    f = result.frame
+    keys = ["model", "seed", "epoch"]
+    probe = f[(f.split == "probe") & (f.metric == "lambda_max")][keys + ["value"]].rename(
+        columns={"value": "lambda_max"})
+    val = f[(f.split == VALIDATION_SPLIT) & f.metric.isin(["accuracy", "cross_entropy"])]
+    val = val.pivot_table(index=keys, columns="metric", values="value", aggfunc="first").reset_index()
+    val = val.rename(columns={"accuracy": "val_accuracy", "cross_entropy": "val_cross_entropy"})
+    for col in ("val_accuracy", "val_cross_entropy"):
+        if col not in val:
+            val[col] = math.nan
+    traj = probe.merge(val[keys + ["val_accuracy", "val_cross_entropy"]], on=keys, how="left")
+    traj = traj.sort_values(keys).reset_index(drop=True)
+    first = traj.groupby(["model", "seed"])["lambda_max"].transform("first")
+    traj["ratio"] = traj["lambda_max"] / first
+    models, seeds = list(result.benchmark.networks), list(result.benchmark.seeds)
+    index = pd.MultiIndex.from_product([models, seeds], names=["model", "seed"])
+    g = traj.groupby(["model", "seed"])
+    summary = pd.DataFrame({"lambda0": g["lambda_max"].first(), "lambda_final": g["lambda_max"].last(),
+                            "final_epoch": g["epoch"].last()}).reindex(index)
+    summary["growth"] = summary["lambda_final"] / summary["lambda0"]
+    fit = f[(f.split == "fit") & (f.metric == "epoch")].set_index(["model", "seed"])["value"]
+    summary["selected_epoch"] = fit.reindex(index)
+    at = val.set_index(keys)["val_accuracy"]
+    summary["val_accuracy"] = [at.get((m, s, int(e)), math.nan) if math.isfinite(e) else math.nan
+                               for (m, s), e in summary["selected_epoch"].items()]
+    summary["test_accuracy"] = pd.concat({m: result.values(m, "accuracy") for m in models}).reindex(index)
+    run = f[f.split == "run"].groupby(["model", "seed"])["value"].max()
+    summary["diverged"] = run.reindex(index).fillna(1.0) > 0
+    return traj, summary.reset_index()
+
+
+@dataclass
+class SizeSweep:
+    """What :func:`training_by_size` measured.
+
+    status: one row per requested size: n, source ("offline pool" or "official archive"),
+        ran (bool), reason (why a size did not run: the loader's message, without the data
+        directory's path), seconds (the wall time of its runs when they were computed, also
+        when they are read from the cache now; 0 for a size that did not run).
+    trajectory, summary: :func:`training_trajectories` of every size that ran, with a column n.
+    results: n -> the :class:`~ntkbook.experiments.benchmarks.BenchmarkResult` of that size.
+    """
+
+    status: pd.DataFrame
+    trajectory: pd.DataFrame
+    summary: pd.DataFrame
+    results: dict = field(default_factory=dict)
+
+    @property
+    def ran(self) -> list[int]:
+        """The sizes that ran, in increasing order."""
+        return [int(n) for n in self.status.loc[self.status.ran, "n"]]
+
+    @property
+    def not_run(self) -> pd.DataFrame:
+        """The sizes that did not run, with the reason."""
+        return self.status.loc[~self.status.ran, ["n", "source", "reason"]].reset_index(drop=True)
+
+
+def _archive_check(n: int, n_test: int, download: bool) -> str | None:
+    """None when the official archive yields ``n`` training and ``n_test`` test images, else
+    the loader's error message (no archive and no network, a bad checksum, too few images)."""
+    from ntkbook.data.cifar_archive import load_cifar_archive
+
+    from ntkbook.data import data_dir
+
+    try:
+        load_cifar_archive(n_train=n, n_test=n_test, download=download)
+    except (OSError, DataError) as exc:  # DataNotFoundError, ChecksumError, CorruptFileError are OSErrors
+        return f"{type(exc).__name__}: {exc}".replace(f" {data_dir()}", "")  # no machine path in a chapter
+    return None
+
+
+def training_by_size(sizes: Sequence[int], *, models: Sequence[str] = SIZE_MODELS, n_test: int = 1000,
+                     download: bool = True, results_dir="results", device=None, threads: int | None = 1,
+                     force: bool | None = None, progress: bool = False, **settings) -> SizeSweep:
+    """Tune and train ``models`` at every training size of ``sizes``; lambda_max(t) and accuracy.
+
+    Each size n runs :func:`size_benchmark` (chapter 13's protocol and budget; ``settings`` are
+    its keywords) through :func:`~ntkbook.experiments.benchmarks.run_benchmark`, cached under
+    ``results_dir``: up to :data:`POOL_TRAIN` images from the offline pool, above it from the
+    official archive (:func:`ntkbook.data.cifar_archive.load_cifar_archive`, with
+    ``download``). A size the archive cannot serve (no file and no network) is not run: its
+    row of ``status`` says so with the loader's message, and nothing fails. The test images
+    are ``n_test`` for every size (the pool holds 1,000, the archive 10,000).
+
+    Cost: per size, every network trains len(lrs) candidates on the first seed and one on
+    each other seed, each for at most ``epochs`` passes over 0.8 n images (early stopping),
+    plus an empirical NTK on ``ntk_probe`` images every ``ntk_every`` epochs: about linear in
+    n. On one CPU thread, chapter 13's settings took about 20 s at n = 1,000 for the three
+    default networks and three seeds (a shared 2-core machine; the chapter prints its own).
+    """
+    from ntkbook.data.cifar_archive import ARCHIVE_DATASET, registered
+
+    owner = "training_by_size"
+    sizes = sorted(set(check_ints(sizes, "sizes", owner, low=10)))
+    models = _check_models(models, owner)
+    n_test = check_int(n_test, "n_test", owner)
+    if sizes[0] <= POOL_TRAIN and n_test > POOL_TEST:
+        fail("n_test", owner, f"at most {POOL_TEST} (the test images of the offline pool)", n_test)
+    rows, trajs, sums, results = [], [], [], {}
+    for n in sizes:
+        pooled = n <= POOL_TRAIN
+        source = "offline pool" if pooled else "official archive"
+        reason = None if pooled else _archive_check(n, n_test, download)
+        if reason is not None:
+            rows.append({"n": n, "source": source, "ran": False, "reason": reason, "seconds": 0.0})
+            continue
+        bench = size_benchmark(n, models=models, dataset=POOL_DATASET if pooled else ARCHIVE_DATASET,
+                               n_test=n_test, **settings)
+        with registered():
+            res = run_benchmark(bench, results_dir=results_dir, device=device, force=force, threads=threads,
+                                progress=progress)
+        seconds = sum(float(m.get("wall_time_s", math.nan)) for m in res.metadata.values())
+        rows.append({"n": n, "source": source, "ran": True, "reason": "", "seconds": seconds})
+        traj, summary = training_trajectories(res)
+        trajs.append(traj.assign(n=n))
+        sums.append(summary.assign(n=n))
+        results[n] = res
+    status = pd.DataFrame(rows, columns=["n", "source", "ran", "reason", "seconds"])
+    cols = ["n"]
+    trajectory = pd.concat(trajs, ignore_index=True) if trajs else pd.DataFrame(columns=cols)
+    summary = pd.concat(sums, ignore_index=True) if sums else pd.DataFrame(columns=cols)
+    return SizeSweep(status, trajectory[cols + [c for c in trajectory.columns if c not in cols]],
+                     summary[cols + [c for c in summary.columns if c not in cols]], results)
+
+
+def training_by_depth(depths: Sequence[int], *, n_train: int, alpha: float = 1 / math.sqrt(8),
+                      results_dir="results", device=None, threads: int | None = 1, force: bool | None = None,
+                      progress: bool = False, **settings) -> tuple[pd.DataFrame, pd.DataFrame, BenchmarkResult]:
+    """The ECRN trained at every depth of ``depths`` (:func:`depth_benchmark`) on ``n_train``
+    pool images: (trajectory, summary, result) as :func:`training_trajectories`, each table
+    with a column depth. Cost: as one size of :func:`training_by_size`, times the depths,
+    each block adding about width^2 multiply-adds per image to a forward pass."""
+    if check_int(n_train, "n_train", "training_by_depth", low=10) > POOL_TRAIN:
+        fail("n_train", "training_by_depth", f"at most {POOL_TRAIN} (the offline pool)", n_train)
+    bench = depth_benchmark(depths, n_train=n_train, alpha=alpha, **settings)
+    res = run_benchmark(bench, results_dir=results_dir, device=device, force=force, threads=threads,
+                        progress=progress)
+    traj, summary = training_trajectories(res)
+    depth_of = {label: kwargs["depth"] for label, (_, kwargs) in bench.networks.items()}
+    return traj.assign(depth=traj.model.map(depth_of)), summary.assign(depth=summary.model.map(depth_of)), res
+
+
+# ----------------------------------------------------------------------------- fits
+
+
+def scaling_fits(summary: pd.DataFrame, *, x: str = "n", quantities: Sequence[str] = ("growth", "val_accuracy"),
+                 by: str = "model") -> pd.DataFrame:
+    """Log-log slopes of each quantity against ``x``, one per seed, for every group of ``by``.
+
+    :func:`ntkbook.stats.slope_interval` of ``quantity`` against ``x`` within each group
+    (a model), the seed being the unit (one slope per seed across the values of ``x``):
+    the mean slope with its 95 % t-interval across seeds. A seed with a missing or
+    non-positive value voids its group's interval. Returns one row per (group, quantity):
+    slope, low, high, seeds, dropped.
+    """
+    rows = []
+    for group, g in summary.groupby(by, sort=False):
+        for q in quantities:
+            fit = slope_interval(g, x=x, y=q, by="seed")
+            rows.append({by: group, "quantity": q, "slope": fit["slope"], "low": fit["low"], "high": fit["high"],
+                         "seeds": fit["n"], "dropped": fit["dropped"]})
+    return pd.DataFrame(rows, columns=[by, "quantity", "slope", "low", "high", "seeds", "dropped"])
+
+
+def _wide(summary: pd.DataFrame, value: str, a: str, b: str, owner: str) -> pd.DataFrame:
+    """``value`` of models a and b side by side, one row per (n, seed)."""
+    for m in (a, b):
+        if m not in set(summary["model"]):
+            fail("summary", owner, f"a summary holding model {m!r}", sorted(set(summary["model"])))
+    wide = summary[summary.model.isin([a, b])].set_index(["n", "seed", "model"])[value].unstack("model")
+    return wide.reset_index()
+
+
+def growth_difference(summary: pd.DataFrame, a: str = "ecrn", b: str = "mlp") -> tuple[PairedDifference, pd.DataFrame]:
+    """log(growth of a) - log(growth of b), paired over every size and seed.
+
+    growth = lambda_max(T) / lambda_max(0) of each run (:func:`training_trajectories`). The
+    difference of the logs is the log of the ratio of the two growths: below 0 when a's
+    largest eigenvalue grows less than b's. Returns the
+    :func:`ntkbook.stats.paired_difference` over the (n, seed) pairs (a missing or
+    non-positive growth voids the interval) and the table of pairs (n, seed, log_a, log_b,
+    difference).
+    """
+    wide = _wide(summary, "growth", a, b, "growth_difference")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        la, lb = (np.log(wide[m].to_numpy(float)) for m in (a, b))
+    la, lb = np.where(np.isfinite(la), la, np.nan), np.where(np.isfinite(lb), lb, np.nan)
+    table = pd.DataFrame({"n": wide["n"], "seed": wide["seed"], "log_a": la, "log_b": lb, "difference": la - lb})
+    return paired_difference(la, lb), table
+
+
+def accuracy_gap_trend(summary: pd.DataFrame, a: str = "ecrn", b: str = "mlp", *, metric: str = "val_accuracy"
+                       ) -> dict:
+    """How the accuracy difference a - b changes as n doubles: its slope against log2 n.
+
+    Per seed, the difference d(n) = 100 (acc_a - acc_b) (percentage points) at every size,
+    and the least-squares slope of d against log2 n (points per doubling of n); the mean
+    slope with its 95 % t-interval across seeds (:func:`ntkbook.stats.t_interval`; a seed
+    with a missing value, or with fewer than two sizes, has no slope and voids the
+    interval). Returns {"slope", "low", "high", "n", "slopes" (seed, slope, intercept),
+    "differences" (n, seed, difference)}.
+    """
+    wide = _wide(summary, metric, a, b, "accuracy_gap_trend")
+    diffs = pd.DataFrame({"n": wide["n"], "seed": wide["seed"],
+                          # rounded: accuracies are counts over the split, so no round-off residue survives
+                          "difference": np.round(100 * (wide[a].to_numpy(float) - wide[b].to_numpy(float)), 9)})
+    rows = []
+    for seed, g in diffs.groupby("seed", sort=True):
+        x, y = np.log2(g["n"].to_numpy(float)), g["difference"].to_numpy(float)
+        ok = np.isfinite(y).all() and np.unique(x).size >= 2
+        slope, intercept = np.polyfit(x, y, 1) if ok else (math.nan, math.nan)
+        rows.append({"seed": seed, "slope": float(slope), "intercept": float(intercept)})
+    slopes = pd.DataFrame(rows, columns=["seed", "slope", "intercept"])
+    if slopes.empty:
+        return {"slope": math.nan, "low": math.nan, "high": math.nan, "n": 0, "slopes": slopes, "differences": diffs}
+    iv = t_interval(slopes["slope"].to_numpy(float))
+    return {"slope": iv.mean, "low": iv.low, "high": iv.high, "n": iv.n, "slopes": slopes, "differences": diffs}

@@ -1,5 +1,6 @@
 """Figures of the chapter "Beyond the paper: scale": the CNTK as a width limit, the CNTK against
-the fully connected NTK on CIFAR-10, and the ECRN's lambda_max against depth and training size.
+the fully connected NTK on CIFAR-10, the ECRN's lambda_max against depth and training size, and
+lambda_max(t) against validation accuracy over training as the training set grows.
 
 Every function takes a table the chapter computed (:mod:`ntkbook.experiments.beyond_scale`) and
 an ``ax``; log-log panels show every seed as a dot and the mean of the per-seed fits as a line.
@@ -13,7 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_loglog_fit", "plot_kernel_accuracy", "plot_kernel_difference"]
+from ntkbook.plots.core import readable_log_axis
+
+__all__ = ["plot_loglog_fit", "plot_kernel_accuracy", "plot_kernel_difference", "plot_growth_trajectories",
+           "plot_size_scaling", "plot_gap_trend"]
 
 
 def _value_ticks(ax, values) -> None:
@@ -53,6 +57,7 @@ def plot_loglog_fit(table: pd.DataFrame, *, x: str, y: str, slope: float, interc
     ax.set_xscale("log")
     ax.set_yscale("log")
     _value_ticks(ax, table[x])
+    readable_log_axis(ax.yaxis)
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     ax.legend(fontsize=8)
@@ -92,4 +97,98 @@ def plot_kernel_difference(table: pd.DataFrame, *, ax=None):
     _value_ticks(ax, g["n"])
     ax.set_xlabel("training images n")
     ax.set_ylabel("accuracy, CNTK - FC NTK (points)")
+    return ax
+
+
+def _size_colours(sizes) -> dict:
+    """One colour per training size, light to dark (seaborn's "flare" palette)."""
+    import seaborn as sns
+
+    sizes = sorted({int(n) for n in sizes})
+    return dict(zip(sizes, sns.color_palette("flare", len(sizes))))
+
+
+def plot_growth_trajectories(trajectory: pd.DataFrame, *, model: str, ax=None, label: str | None = None):
+    """lambda_max(t) / lambda_max(0) against the validation accuracy, epoch by epoch, for ``model``.
+
+    ``trajectory`` holds the rows of :func:`ntkbook.experiments.beyond_scale.training_by_size`
+    (n, model, seed, epoch, ratio, val_accuracy). One line per seed and training size, coloured
+    by the size (light: small n, dark: large n), from the open circle at initialization to the
+    dot at the last recorded epoch; the ratio on a log axis, the accuracy in percent. Rows
+    with a non-finite or non-positive ratio are counted in the title, not drawn.
+    """
+    if ax is None:
+        ax = plt.gca()
+    d = trajectory[trajectory.model == model]
+    if d.empty:
+        raise ValueError(f"plot_growth_trajectories: no rows for model {model!r}")
+    ratio = d["ratio"].to_numpy(float)
+    bad = int((~np.isfinite(ratio) | (ratio <= 0) | ~np.isfinite(d["val_accuracy"].to_numpy(float))).sum())
+    colours = _size_colours(trajectory["n"])
+    for (n, _), g in d.groupby(["n", "seed"]):
+        g = g.sort_values("epoch")
+        ok = np.isfinite(g["ratio"]) & (g["ratio"] > 0) & np.isfinite(g["val_accuracy"])
+        g = g[ok]
+        if g.empty:
+            continue
+        acc = 100 * g["val_accuracy"].to_numpy(float)
+        ax.plot(acc, g["ratio"], "-", color=colours[int(n)], lw=1.2, alpha=0.8)
+        ax.plot(acc[:1], g["ratio"].iloc[:1], "o", mfc="white", color=colours[int(n)], ms=4)
+        ax.plot(acc[-1:], g["ratio"].iloc[-1:], "o", color=colours[int(n)], ms=4)
+    for n, c in colours.items():
+        ax.plot([], [], "-", color=c, label=f"n = {n}")
+    ax.axhline(1.0, color="0.4", lw=1, ls=":")
+    ax.set_yscale("log")
+    readable_log_axis(ax.yaxis)
+    ax.set_xlabel("validation accuracy (%)")
+    ax.set_ylabel(r"$\lambda_{\max}(t) / \lambda_{\max}(0)$")
+    ax.set_title((label or model) + (f" ({bad} rows not drawn)" if bad else ""))
+    return ax
+
+
+def plot_size_scaling(summary: pd.DataFrame, quantity: str, *, ax=None, labels: dict | None = None,
+                      ylabel: str = "", scale: float = 1.0):
+    """``quantity`` of every model against the training size n, log-log: a dot per seed and the
+    mean over seeds per size as a line (``scale`` multiplies the values, e.g. 100 for percent).
+    Non-finite or non-positive values are counted in the legend, not drawn."""
+    if ax is None:
+        ax = plt.gca()
+    labels = labels or {}
+    for i, (model, g) in enumerate(summary.groupby("model", sort=False)):
+        v = scale * g[quantity].to_numpy(float)
+        ok = np.isfinite(v) & (v > 0)
+        mean = pd.Series(v[ok], index=g["n"].to_numpy()[ok]).groupby(level=0).mean()
+        name = labels.get(model, model) + (f" ({int((~ok).sum())} not drawn)" if (~ok).any() else "")
+        ax.plot(g["n"].to_numpy()[ok], v[ok], "o", color=f"C{i}", alpha=0.4, ms=4)
+        ax.plot(mean.index, mean.to_numpy(), "-", color=f"C{i}", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _value_ticks(ax, summary["n"])
+    readable_log_axis(ax.yaxis)
+    ax.set_xlabel("training images n")
+    ax.set_ylabel(ylabel or quantity)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_gap_trend(differences: pd.DataFrame, *, slope: float, intercept: float, ax=None, ylabel: str = ""):
+    """The accuracy difference (points) of every seed against n on a log axis, the mean of the
+    per-seed least-squares lines in log2 n (``slope`` per doubling, ``intercept`` at n = 1),
+    and a line at 0. ``differences`` has columns n, seed, difference."""
+    if ax is None:
+        ax = plt.gca()
+    for seed, g in differences.groupby("seed"):
+        g = g.sort_values("n")
+        ax.plot(g["n"], g["difference"], "o-", color="C2", alpha=0.35, lw=0.8, ms=4,
+                label="one seed" if seed == differences["seed"].min() else None)
+    grid = np.geomspace(differences["n"].min(), differences["n"].max(), 20)
+    if np.isfinite(slope) and np.isfinite(intercept):
+        ax.plot(grid, intercept + slope * np.log2(grid), "-", color="C2", lw=2,
+                label=f"fit: {slope:+.2g} points per doubling")
+    ax.axhline(0.0, color="0.4", lw=1)
+    ax.set_xscale("log")
+    _value_ticks(ax, differences["n"])
+    ax.set_xlabel("training images n")
+    ax.set_ylabel(ylabel or "difference (points)")
+    ax.legend(fontsize=8)
     return ax
