@@ -677,13 +677,19 @@ glue_values(p_growth=p_growth, growth_diff=growth_pair.mean_difference, growth_l
             tr_gap_tol=GAP_TOLERANCE, p_gap=p_gap, tr_gap_slope=gap["slope"], tr_gap_low=gap["low"],
             tr_gap_high=gap["high"], tr_gap_first=float(gap["differences"].groupby("n")["difference"].mean().iloc[0]),
             tr_gap_last=float(gap["differences"].groupby("n")["difference"].mean().iloc[-1]))
+gap_by_size = gap["differences"].groupby("n")["difference"].mean()
+glue_values(tr_gap_lead=(
+    "below the MLP's at every size run, so the verdict says here that the ECRN's deficit does not grow with n, "
+    "not that the ECRN is ahead" if (gap_by_size < 0).all() else
+    "above the MLP's at every size run" if (gap_by_size > 0).all() else
+    "above the MLP's at some sizes and below it at others"))
 
 # %% [markdown]
 # The verdict is **{glue:text}`verdict_gap`** (one-sided p = {glue:text}`p_gap:.2g`): the
 # difference changes by {glue:text}`tr_gap_slope:.2g` points per doubling of $n$ (95 % interval
 # {glue:text}`tr_gap_low:.2g` to {glue:text}`tr_gap_high:.2g`), from a mean of
 # {glue:text}`tr_gap_first:.2g` points at the smallest size to {glue:text}`tr_gap_last:.2g` at the
-# largest.
+# largest. The ECRN's mean validation accuracy is {glue:text}`tr_gap_lead`.
 #
 # ### The trained ECRN against depth
 #
