@@ -60,7 +60,9 @@ def plot_loglog_fit(table: pd.DataFrame, *, x: str, y: str, slope: float, interc
     readable_log_axis(ax.yaxis)
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
-    ax.legend(fontsize=8)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * (high / low) ** 0.6)  # a band above every point and line, for the legend
+    ax.legend(fontsize=8, loc="upper left")
     return ax
 
 
