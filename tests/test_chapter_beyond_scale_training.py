@@ -6,11 +6,8 @@ Nothing touches the network: a missing archive is asked for with ``download=Fals
 the offline pool are skipped when NTKBOOK_DATA_DIR does not hold it."""
 
 import hashlib
-import io
 import math
 import os
-import pickle
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -36,29 +33,6 @@ TINY = dict(n_seeds=2, epochs=2, patience=1, width=8, n_fourier=8, ntk_every=1, 
 # ----------------------------------------------------------------------------- the archive
 
 
-def _archive(path, n_per_batch=20, n_test=20, seed=0):
-    """A tar.gz in the official layout (five training batches, a test batch, the meta batch),
-    each a pickled dict with bytes keys; labels cycle through the 10 classes. Returns the
-    training pixels as rows of 3,072 bytes and their labels."""
-    rng = np.random.default_rng(seed)
-    batches, rows, labels = {}, [], []
-    for name, n in [(f"data_batch_{i}", n_per_batch) for i in range(1, 6)] + [("test_batch", n_test)]:
-        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-        y = [int(i % 10) for i in range(n)]
-        batches[name] = {b"data": data, b"labels": y}
-        if name != "test_batch":
-            rows.append(data)
-            labels += y
-    batches["batches.meta"] = {b"label_names": [c.encode() for c in cifar.CIFAR_CLASSES]}
-    with tarfile.open(path, "w:gz") as tar:
-        for name, obj in batches.items():
-            payload = pickle.dumps(obj, protocol=2)
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return np.concatenate(rows), np.array(labels)
-
-
 @pytest.fixture
 def empty_data_dir(tmp_path, monkeypatch):
     d = tmp_path / "data"
@@ -68,9 +42,12 @@ def empty_data_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def fake_archive(empty_data_dir, monkeypatch):
+def fake_archive(empty_data_dir, monkeypatch, write_fake_cifar):
+    """The archive's training pixels as rows of 3,072 bytes, and their labels."""
     path = empty_data_dir / cifar.CIFAR_ARCHIVE
-    raw, labels = _archive(path)
+    members = write_fake_cifar(path)
+    train = [members[f"data_batch_{i}"] for i in range(1, 6)]
+    raw, labels = np.concatenate([m[b"data"] for m in train]), np.array([y for m in train for y in m[b"labels"]])
     monkeypatch.setattr(cifar, "CIFAR_MD5", hashlib.md5(path.read_bytes()).hexdigest())
     return raw, labels
 

@@ -37,40 +37,15 @@ def _listing(path):
 # ----------------------------------------------------------------------------- fake CIFAR
 
 
-def _fake_cifar(path, n_per_batch=20, n_test=20, seed=0):
-    """A tar.gz in the official layout: cifar-10-batches-py/{data_batch_1..5,test_batch,
-    batches.meta}, each a pickled dict with bytes keys (protocol 2, like the release)."""
-    rng = np.random.default_rng(seed)
-
-    def batch(n, name):
-        labels = [int(i % 10) for i in range(n)]
-        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-        return {b"batch_label": name.encode(), b"labels": labels, b"data": data,
-                b"filenames": [f"img{i}.png".encode() for i in range(n)]}
-
-    members = {f"data_batch_{i}": batch(n_per_batch, f"training batch {i} of 5")
-               for i in range(1, 6)}
-    members["test_batch"] = batch(n_test, "testing batch 1 of 1")
-    members["batches.meta"] = {b"label_names": [c.encode() for c in cifar.CIFAR_CLASSES],
-                               b"num_cases_per_batch": n_per_batch, b"num_vis": 3072}
-    with tarfile.open(path, "w:gz") as tar:
-        for name, obj in members.items():
-            payload = pickle.dumps(obj, protocol=2)
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return members
-
-
 def _md5(path):
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture
-def fake_cifar_url(tmp_path, monkeypatch):
+def fake_cifar_url(tmp_path, monkeypatch, write_fake_cifar):
     src = tmp_path / "server" / "cifar-10-python.tar.gz"
     src.parent.mkdir()
-    members = _fake_cifar(src)
+    members = write_fake_cifar(src)
     monkeypatch.setattr(cifar, "CIFAR_URL", src.as_uri())
     monkeypatch.setattr(cifar, "CIFAR_MD5", _md5(src))
     return src, members
